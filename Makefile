@@ -1,0 +1,35 @@
+# zhengyin — the two entry points every machine needs: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+HOME_DIR ?= .zhengyin
+
+.PHONY: demo test install lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+## The main job on embedded defaults: a development trust domain, exported and checked.
+demo: install
+	$(BIN)/zhengyin demo --home $(HOME_DIR)
+
+## The whole suite: SQLite always, and PostgreSQL (127.0.0.1:5432, database test) too.
+test: install
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check .
+
+bench: install
+	$(BIN)/python -m bench.sm2_speed
+
+clean:
+	rm -rf $(VENV) $(HOME_DIR) build *.egg-info .pytest_cache

@@ -1,0 +1,1 @@
+"""ca room (see DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""licences room (see DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""ofd room (see DESIGN.md)."""

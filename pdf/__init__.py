@@ -1,0 +1,1 @@
+"""pdf room (see DESIGN.md)."""

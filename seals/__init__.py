@@ -1,0 +1,1 @@
+"""seals room (see DESIGN.md)."""

@@ -1,0 +1,83 @@
+"""Output and exit codes shared by every command."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import typer
+from rich.console import Console
+
+from hsm.errors import HsmError, KeyExists, KeyFormatError, KeyNotFound, KeyUnavailable, WrongPassphrase
+from ledger.audit import AuditError
+from ledger.config import ConfigError
+from ledger.database import DatabaseError
+
+EXIT_OK = 0
+EXIT_FAILED = 1        # the command ran and the answer is negative (e.g. a chain does not verify)
+EXIT_USAGE = 2         # wrong arguments (typer/click)
+EXIT_CONFIG = 3        # configuration, environment, production rules
+EXIT_NOT_FOUND = 4     # no such key, certificate, ...
+EXIT_REFUSED = 5       # the act is not allowed in the current state (exists, revoked, disabled)
+EXIT_BAD_INPUT = 6     # an input file or value could not be read
+EXIT_CREDENTIALS = 7   # wrong passphrase or password
+
+console = Console()
+errors = Console(stderr=True)
+
+
+def emit(data: Any, as_json: bool, render: Callable[[], None] | None = None) -> None:
+    """Print ``data`` as JSON, or call ``render`` for people (default: pretty JSON)."""
+    if as_json or render is None:
+        sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
+    else:
+        render()
+
+
+def fail(message: str, code: int) -> typer.Exit:
+    errors.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+def _exit_code(exc: BaseException) -> int | None:
+    from keys_dev import DevelopmentMaterialRefused
+
+    table: list[tuple[type[BaseException] | tuple, int]] = [
+        (WrongPassphrase, EXIT_CREDENTIALS),
+        (KeyNotFound, EXIT_NOT_FOUND),
+        ((KeyExists, KeyUnavailable), EXIT_REFUSED),
+        (KeyFormatError, EXIT_BAD_INPUT),
+        ((ConfigError, DevelopmentMaterialRefused, DatabaseError), EXIT_CONFIG),
+        ((HsmError, AuditError), EXIT_FAILED),
+    ]
+    try:
+        from ca.errors import CaError, CertificateNotFound, InvalidRequest
+
+        table[:0] = [(CertificateNotFound, EXIT_NOT_FOUND), (InvalidRequest, EXIT_BAD_INPUT),
+                     (CaError, EXIT_REFUSED)]
+    except ImportError:
+        pass
+    for types, code in table:
+        if isinstance(exc, types):
+            return code
+    return None
+
+
+def run_guarded(app: typer.Typer) -> None:
+    """Run the app; known errors become one line on stderr and their exit code.
+
+    Typer itself handles usage errors (exit 2) and ``typer.Exit``; anything else that
+    escapes a command is translated here, so users never see a traceback.
+    """
+    try:
+        app()
+    except Exception as exc:  # the one place that turns errors into exit codes
+        code = _exit_code(exc)
+        if code is None:
+            errors.print(f"[bold red]internal error:[/] {exc.__class__.__name__}: {exc}", highlight=False)
+            errors.print("this is a bug; please report it with the command you ran", highlight=False)
+            raise SystemExit(70) from None
+        errors.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise SystemExit(code) from None

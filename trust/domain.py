@@ -1,0 +1,59 @@
+"""The composition root: one home's settings, database, audit log, key store and CA.
+
+Everything the command line (and later the HTTP services) does starts by opening a
+:class:`TrustDomain`; it wires the lower rooms together so that, for instance, every key
+event lands in the audit log without hsm/ knowing that an audit log exists.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from dataclasses import dataclass
+from functools import cached_property
+
+from hsm.keystore import KeyEvent
+from hsm.soft import SoftKeyStore
+from ledger.audit import AuditLog
+from ledger.config import Settings, load_settings
+from ledger.database import Database
+
+
+def default_actor() -> str:
+    """Who acts, for the audit log: the OS user of a command-line session."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = str(os.getuid())
+    return f"cli:{user}"
+
+
+@dataclass
+class TrustDomain:
+    settings: Settings
+    actor: str
+
+    @classmethod
+    def open(cls, home: str | None = None, *, actor: str | None = None) -> TrustDomain:
+        return cls(load_settings(home), actor or default_actor())
+
+    @cached_property
+    def db(self) -> Database:
+        return Database(self.settings.database_url)
+
+    @cached_property
+    def audit(self) -> AuditLog:
+        return AuditLog(self.db)
+
+    @cached_property
+    def keys(self) -> SoftKeyStore:
+        return SoftKeyStore(self.settings.keys_dir, self.settings.key_passphrase(),
+                            on_event=self._record_key_event)
+
+    def _record_key_event(self, event: KeyEvent) -> None:
+        self.audit.record(event.action, actor=self.actor,
+                          subject=f"key:{event.label}/v{event.version}", details=event.details)
+
+    def close(self) -> None:
+        if "db" in self.__dict__:
+            self.db.dispose()

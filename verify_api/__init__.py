@@ -1,0 +1,1 @@
+"""verify_api room (see DESIGN.md)."""
