@@ -15,7 +15,11 @@ SM2_SIGN = "1.2.156.10197.1.301.1"
 SM2_ENCRYPT = "1.2.156.10197.1.301.3"
 SM2_WITH_SM3 = "1.2.156.10197.1.501"
 SM3 = "1.2.156.10197.1.401"
-HMAC_SM3 = "1.2.156.10197.1.401.2"
+# HMAC-SM3 has two identifiers in the wild: OpenSSL (>= 3.2), Tongsuo and GM/T 0091 write
+# 1.2.156.10197.1.401.3.1 as the PBKDF2 PRF ``hmacWithSM3``; BouncyCastle and older GM/T 0006
+# tables use 1.2.156.10197.1.401.2. We write the first and read both.
+HMAC_SM3 = "1.2.156.10197.1.401.3.1"
+HMAC_SM3_BC = "1.2.156.10197.1.401.2"
 SM4_CBC = "1.2.156.10197.1.104.2"
 SM4_GCM = "1.2.156.10197.1.104.8"
 EC_PUBLIC_KEY = "1.2.840.10045.2.1"
@@ -34,7 +38,7 @@ def _register() -> None:
     maps = [
         (algos.SignedDigestAlgorithmId, {SM2_WITH_SM3: "sm2_sm3", SM2_SIGN: "sm2_sign"}),
         (algos.DigestAlgorithmId, {SM3: "sm3"}),
-        (algos.HmacAlgorithmId, {HMAC_SM3: "hmac_sm3"}),
+        (algos.HmacAlgorithmId, {HMAC_SM3: "hmac_sm3", HMAC_SM3_BC: "hmac_sm3_bc"}),
         (algos.EncryptionAlgorithmId, {SM4_CBC: "sm4_cbc", SM4_GCM: "sm4_gcm"}),
         (cms.ContentType, {GBT35275_DATA: "gbt35275_data",
                            GBT35275_SIGNED_DATA: "gbt35275_signed_data"}),

@@ -5,7 +5,7 @@ Layout (all files 0600, directories 0700)::
     keys/store.json              passphrase canary (SM4-GCM under a PBKDF2-HMAC-SM3 key)
     keys/<label>/key.json        versions: number, state, created, origin, public point
     keys/<label>/v<N>.p8.pem     ENCRYPTED PRIVATE KEY (PBES2, PBKDF2-HMAC-SM3, SM4-CBC);
-                                 `openssl pkcs8 -in v1.p8.pem` reads it with the passphrase
+                                 OpenSSL >= 3.2 (`openssl pkcs8 -in v1.p8.pem`) reads it
 
 The canary is checked when the store opens, so a wrong passphrase is refused before
 anything is written: no key can end up encrypted under a mistyped passphrase. Decrypted
