@@ -55,7 +55,6 @@ KeyEventSink = Callable[[KeyEvent], None]
 class Signer(Protocol):
     """Anything that signs with one SM2 key: what the CA and the seal code need."""
 
-    @property
     def public_key(self) -> SM2PublicKey: ...
 
     def sign(self, data: bytes, uid: bytes = DEFAULT_UID) -> bytes:
@@ -115,7 +114,6 @@ class KeyRef:
         self.version = version
         self._public = public_key
 
-    @property
     def public_key(self) -> SM2PublicKey:
         return self._public
 
