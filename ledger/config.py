@@ -29,6 +29,8 @@ class Settings:
     keys_dir: Path
     key_passphrase_file: Path | None
     key_passphrase_env: str | None
+    crl_url: str | None = None
+    ocsp_url: str | None = None
 
     @property
     def production(self) -> bool:
@@ -77,6 +79,7 @@ def load_settings(home: str | Path | None = None,
     cfg = _file_config(home_path)
     section = cfg.get("zhengyin", {})
     keys = cfg.get("keys", {})
+    ca = cfg.get("ca", {})
 
     environment = (env.get("ZHENGYIN_ENV") or section.get("env") or "development").strip().lower()
     if environment not in ENVIRONMENTS:
@@ -100,4 +103,6 @@ def load_settings(home: str | Path | None = None,
         keys_dir=keys_dir,
         key_passphrase_file=pass_path,
         key_passphrase_env=env.get("ZHENGYIN_KEY_PASSPHRASE") or None,
+        crl_url=env.get("ZHENGYIN_CRL_URL") or ca.get("crl_url") or None,
+        ocsp_url=env.get("ZHENGYIN_OCSP_URL") or ca.get("ocsp_url") or None,
     )
