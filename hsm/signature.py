@@ -141,15 +141,14 @@ def decode_signature(value: bytes) -> SignatureValue:
 def decode_bit_string_signature(payload: bytes, unused_bits: int = 0) -> SignatureValue:
     """Decode a signature carried as the payload of a BIT STRING.
 
-    ``unused_bits`` is the BIT STRING's first content octet. A named-bit style encoder may have
-    cut trailing zero bits, so a short value is completed with zero bytes by
-    :func:`decode_signature`; a non-zero count with a full-length value is an error.
+    ``unused_bits`` is the BIT STRING's first content octet. A named-bit style encoder cuts
+    trailing zero bits: when fewer than eight were cut the value is complete and merely
+    declares unused bits (about half of all signatures end in an even byte); when whole zero
+    bytes were cut :func:`decode_signature` completes them. Either way the unused bits
+    themselves must be zero.
     """
     if not 0 <= unused_bits <= 7:
         raise InvalidSignature("BIT STRING unused-bit count out of range")
     if unused_bits and payload and payload[-1] & ((1 << unused_bits) - 1):
         raise InvalidSignature("BIT STRING has non-zero unused bits")
-    sig = decode_signature(payload)
-    if unused_bits and sig.form is not SignatureForm.TRUNCATED_DER:
-        raise InvalidSignature("BIT STRING declares unused bits but the signature is complete")
-    return sig
+    return decode_signature(payload)

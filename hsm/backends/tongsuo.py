@@ -11,7 +11,7 @@ from functools import lru_cache
 from tongsuopy.backends.tongsuo.backend import backend as _ts
 from tongsuopy.crypto.asymciphers import ec
 
-from ..curve import Point
+from ..curve import N, Point
 from ..signature import decode_signature, encode_der
 
 _lib, _ffi = _ts._lib, _ts._ffi
@@ -66,6 +66,8 @@ class TongsuoBackend:
         return TongsuoPrivateKey(ec.derive_private_key(d, ec.SM2()))
 
     def verify_digest(self, q: Point, e: bytes, r: int, s: int) -> bool:
+        if not (0 < r < N and 0 < s < N):
+            return False  # GM/T 0003.2 step B1/B2, before anything is encoded
         key = _public_evp(q)
         ctx = _ffi.gc(_lib.EVP_PKEY_CTX_new(key._evp_pkey, _ffi.NULL), _lib.EVP_PKEY_CTX_free)
         if ctx == _ffi.NULL or _lib.EVP_PKEY_verify_init(ctx) != 1:

@@ -270,12 +270,8 @@ def test_bit_string_unused_bits_on_raw_must_be_zero():
         decode_bit_string_signature(value, 1)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "hsm/signature.py decode_bit_string_signature rejects a complete DER value with non-zero "
-    "unused bits ('BIT STRING declares unused bits but the signature is complete'), yet a "
-    "named-bit encoder (the ICBC producer) writes exactly that whenever the DER's last byte is "
-    "even and non-zero: the missing trailing zero bits are fewer than 8"))
 def test_bit_string_missing_only_zero_bits_within_last_byte():
+    """A named-bit encoder writes a complete DER with unused bits when it ends in an even byte."""
     s = (0xABCDEF << 8) | 0x80  # DER ends in 0x80: 7 trailing zero bits, no zero byte
     der = encode_der(0x1234, s)
     payload, unused = named_bit_encode(der)
@@ -290,7 +286,6 @@ def test_bit_string_named_bit_encoding_of_any_signature(r, s):
     der = encode_der(r, s)
     payload, unused = named_bit_encode(der)
     assume(len(der) - len(payload) <= 8 and len(payload) != 64)
-    assume(unused == 0 or payload != der)  # the complete-with-unused-bits case: see the xfail above
     sig = decode_bit_string_signature(payload, unused)
     assert (sig.r, sig.s) == (r, s)
 
@@ -392,13 +387,7 @@ def test_verify_out_of_range_signature_value(backend, bad):
 
 @pytest.mark.parametrize("bad", [(-1, 5), (5, -1)], ids=["r=-1", "s=-1"])
 @pytest.mark.parametrize("name", BACKENDS)
-def test_verify_negative_signature_value(name, bad, monkeypatch, request):
-    if name == "tongsuo":
-        request.applymarker(pytest.mark.xfail(strict=True, raises=OverflowError, reason=(
-            "hsm/backends/tongsuo.py TongsuoBackend.verify_digest calls encode_der(r, s) "
-            "(hsm/signature.py _der_int) on a negative r or s from a caller-built SignatureValue: "
-            "int.to_bytes raises OverflowError instead of the verify returning False, so "
-            "SM2PublicKey.verify raises OverflowError, not InvalidSignature")))
+def test_verify_negative_signature_value(name, bad, monkeypatch):
     monkeypatch.setenv("ZHENGYIN_SM2_BACKEND", name)
     pub = SM2PrivateKey.generate().public_key()
     with pytest.raises(InvalidSignature):
