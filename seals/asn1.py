@@ -52,6 +52,13 @@ class CertInfoList(core.SequenceOf):
     _child_spec = core.OctetString
 
 
+class AnyList(core.SequenceOf):
+    """A list whose items real producers type inconsistently (dms360 puts an IA5String "1"
+    where GM/T 0031 wants certificate OCTET STRINGs); each item is read as its contents."""
+
+    _child_spec = core.Any
+
+
 class CertDigestObj(core.Sequence):
     _fields = [
         ("type", core.PrintableString),
@@ -83,7 +90,7 @@ class PropertyInfoV1(core.Sequence):
     _fields = [
         ("type", core.Integer),
         ("name", core.UTF8String),
-        ("cert_list", CertInfoList),
+        ("cert_list", AnyList),
         ("create_date", SealTime),
         ("valid_start", SealTime),
         ("valid_end", SealTime),

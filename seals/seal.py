@@ -195,7 +195,7 @@ def _read_v4(data: bytes) -> Seal:
 def _read_v1(data: bytes) -> Seal:
     seal = SealV1.load(data, strict=True)
     info, sign_info = seal["seal_info"], seal["sign_info"]
-    certs = tuple(item.native for item in info["property"]["cert_list"])
+    certs = tuple(item.contents for item in info["property"]["cert_list"])
     signed = MakerSignedV1({
         "seal_info": info.copy(), "cert": sign_info["cert"].copy(),
         "signature_algorithm": sign_info["signature_algorithm"].copy(),
