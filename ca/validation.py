@@ -47,7 +47,8 @@ Choices that a reader of a result must know (each is also stated in the check's 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -87,7 +88,9 @@ RevocationMode = Literal["require", "if_available", "off"]
 MAX_DEPTH = 8
 """Most issuers above the leaf a path may have; real SM2 hierarchies have two or three."""
 MAX_PATHS = 32
-"""Most candidate paths evaluated, so a crafted bundle of cross-certificates stays cheap."""
+"""Most complete candidate paths evaluated (each costs signature checks)."""
+MAX_STEPS = 256
+"""Most issuer candidates expanded while searching, so a crafted bundle stays cheap."""
 
 # What asn1crypto's parser may raise on bytes that are not what they claim to be.
 _PARSE_ERRORS = (ValueError, TypeError, KeyError, IndexError, OverflowError, AttributeError)
@@ -430,24 +433,36 @@ class _Pool:
         return [(is_anchor, cand) for _, _, is_anchor, cand in found]
 
 
-def _paths(leaf: _Node, pool: _Pool) -> Iterator[list[_Node]]:
-    """Every path from ``leaf`` up to an anchor, depth first, without repeating a name+key."""
+def _paths(leaf: _Node, pool: _Pool,
+           link_ok: Callable[[_Node, _Node], bool] | None = None) -> Iterator[list[_Node]]:
+    """Paths from ``leaf`` up to an anchor, shortest first, never repeating a name+key.
+
+    Breadth first, so a short path is not hidden behind a deep thicket of same-name CAs;
+    ``link_ok`` (when given) prunes links whose signature does not verify. At most
+    :data:`MAX_STEPS` issuer candidates are expanded, so a crafted bundle stays cheap.
+    """
     if leaf.entity in pool.anchor_entities:
         yield [leaf]
         return
-
-    def walk(path: list[_Node], seen: set[tuple[Any, bytes]]) -> Iterator[list[_Node]]:
+    budget = MAX_STEPS
+    queue: deque[list[_Node]] = deque([[leaf]])
+    while queue:
+        path = queue.popleft()
         if len(path) > MAX_DEPTH:
-            return
+            continue
+        seen = {node.entity for node in path}
         for is_anchor, cand in pool.issuers(path[-1]):
             if cand.entity in seen:
+                continue
+            budget -= 1
+            if budget < 0:
+                return
+            if link_ok is not None and not link_ok(path[-1], cand):
                 continue
             if is_anchor:
                 yield [*path, cand]
             else:
-                yield from walk([*path, cand], seen | {cand.entity})
-
-    yield from walk([leaf], {leaf.entity})
+                queue.append([*path, cand])
 
 
 # ---- checks -----------------------------------------------------------------------------------
@@ -460,7 +475,7 @@ class _Validator:
         self.revocation = revocation
         self.skipped_crls = skipped_crls
         self._keys: dict[bytes, SM2PublicKey | Exception] = {}
-        self._sig_cache: dict[tuple[bytes, bytes], Check] = {}
+        self._links: dict[tuple[bytes, bytes], list[Check]] = {}
 
     # -- keys and signatures
     def key_of(self, node: _Node) -> SM2PublicKey:
@@ -496,6 +511,16 @@ class _Validator:
         return "ok", ""
 
     def link_checks(self, child: _Node, issuer: _Node) -> list[Check]:
+        """The algorithm and signature checks of one link, computed once per (child, issuer)."""
+        key = (child.fingerprint, issuer.fingerprint)
+        if key not in self._links:
+            self._links[key] = self._link_checks(child, issuer)
+        return list(self._links[key])
+
+    def link_ok(self, child: _Node, issuer: _Node) -> bool:
+        return all(check.ok for check in self.link_checks(child, issuer))
+
+    def _link_checks(self, child: _Node, issuer: _Node) -> list[Check]:
         algo = child.cert["signature_algorithm"]
         algo_name = algo["algorithm"].native
         status, detail = self._verify(issuer, child.tbs, algo, child.signature)
@@ -751,9 +776,10 @@ def validate_path(
 ) -> PathResult:
     """Build paths from ``leaf`` to one of ``trust_anchors`` and validate them at ``at``.
 
-    Paths are tried best first (key identifier matches, anchors before intermediates); the
-    first that passes every check is returned, otherwise the failed path whose signatures
-    hold and which got furthest. Never raises on malformed certificates or CRLs.
+    Paths are tried shortest first, key identifier matches and anchors first, and paths whose
+    every signature verifies before any other; the first that passes every check is returned,
+    otherwise the failed path whose signatures hold and which got furthest. Never raises on
+    malformed certificates or CRLs.
     """
     if at.tzinfo is None or at.utcoffset() is None:
         raise ValueError("validation time must be timezone-aware")
@@ -775,17 +801,20 @@ def validate_path(
 
     best: tuple[tuple[bool, int], PathResult] | None = None
     pool = _Pool(anchors, inters)
-    for n, path in enumerate(_paths(leaf_node, pool)):
-        if n >= MAX_PATHS:
-            break
-        result = PathResult.from_checks(validator.evaluate(path), [node.cert for node in path])
-        if result.ok:
-            return result
-        rank = _rank(result.checks)
-        if best is None or rank > best[0]:
-            best = (rank, result)
-    if best is not None:
-        return best[1]
+    # First only through links whose signatures verify; if there is no such path, through
+    # names and key identifiers alone, to report what is wrong with the nearest path.
+    for link_ok in (validator.link_ok, None):
+        for n, path in enumerate(_paths(leaf_node, pool, link_ok)):
+            if n >= MAX_PATHS:
+                break
+            result = PathResult.from_checks(validator.evaluate(path), [node.cert for node in path])
+            if result.ok:
+                return result
+            rank = _rank(result.checks)
+            if best is None or rank > best[0]:
+                best = (rank, result)
+        if best is not None:
+            return best[1]
     detail = f"no path from issuer {name_text(leaf_node.issuer)} to any of {len(anchors)} trust anchor(s)"
     if skipped:
         detail += f"; {skipped} unreadable intermediate certificate(s) ignored"

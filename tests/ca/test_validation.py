@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,6 +28,7 @@ from ca.validation import (
     load_certificates,
     validate_path,
 )
+from hsm.hazmat import SM2PrivateKey
 
 DISTID = "distid:1234567812345678"
 AT = datetime(2031, 6, 1, tzinfo=UTC)
@@ -482,3 +484,39 @@ def test_unreadable_crl_is_ignored(chains):
     assert result.ok
     result = _validate(chains, "leaf_revoked", crls=[broken, chains.crls["root"]], revocation="require")
     assert result.code == "REVOCATION_UNKNOWN"
+
+
+# ---- adversarial bundles ------------------------------------------------------------------------
+def _asn1_cert(cn: str, issuer_cn: str, key: SM2PrivateKey, issuer_key: SM2PrivateKey, serial: int,
+               *, ca: bool = True) -> x509.Certificate:
+    """A certificate built with asn1crypto and signed with our own SM2 (no key identifiers)."""
+    ext = [{"extn_id": "basic_constraints", "critical": True, "extn_value": {"ca": ca}}]
+    tbs = x509.TbsCertificate({
+        "version": "v3", "serial_number": serial, "signature": {"algorithm": "sm2_sm3"},
+        "issuer": x509.Name.build({"common_name": issuer_cn}),
+        "validity": {"not_before": x509.Time({"utc_time": datetime(2030, 1, 1, tzinfo=UTC)}),
+                     "not_after": x509.Time({"utc_time": datetime(2040, 1, 1, tzinfo=UTC)})},
+        "subject": x509.Name.build({"common_name": cn}),
+        "subject_public_key_info": key.public_key().to_spki(), "extensions": ext,
+    })
+    der = tbs.dump()
+    cert = x509.Certificate({"tbs_certificate": tbs, "signature_algorithm": {"algorithm": "sm2_sm3"},
+                             "signature_value": issuer_key.sign(der)})
+    return x509.Certificate.load(cert.dump())
+
+
+def test_a_mesh_of_same_name_cas_is_searched_within_bounds():
+    """30 CAs all named Mesh, each signed by the next one's key: the search stays bounded."""
+    keys = [SM2PrivateKey.generate() for _ in range(31)]
+    mesh = [_asn1_cert("Mesh", "Mesh", keys[i], keys[i + 1], i + 1) for i in range(30)]
+    leaf = _asn1_cert("Leaf", "Mesh", keys[30], keys[0], 99, ca=False)
+    unrelated = _asn1_cert("Other", "Other", keys[30], keys[30], 100)
+    started = time.monotonic()
+    result = validate_path(leaf, trust_anchors=[unrelated], intermediates=mesh, at=AT)
+    _assert_consistent(result)
+    assert result.code == "NO_CERTIFICATE_CHAIN_FOUND"
+    anchor = _asn1_cert("Mesh", "Mesh", keys[1], keys[1], 200)  # the key that signed mesh[0]
+    result = validate_path(leaf, trust_anchors=[anchor], intermediates=list(reversed(mesh)), at=AT)
+    _assert_consistent(result)
+    assert result.ok and [c.dump() for c in result.path] == [leaf.dump(), mesh[0].dump(), anchor.dump()]
+    assert time.monotonic() - started < 20

@@ -14,10 +14,10 @@ import shutil
 import subprocess
 import zipfile
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from asn1crypto import parser, x509
-from conftest import INTEROP
 
 from ca.signatures import certificate_public_key
 from ca.validation import ANY, SEAL_MAKING, SEAL_SIGNING, load_certificates, name_text, validate_path
@@ -25,6 +25,9 @@ from hsm.errors import UnsupportedAlgorithm
 
 pytestmark = pytest.mark.interop
 
+# tests/conftest.py's INTEROP (the repository root's sibling shared/interop), computed here because
+# tests/ca/conftest.py shadows the name ``conftest``; the interop_dir fixture skips when it is absent.
+INTEROP = Path(__file__).resolve().parents[2].parent / "shared" / "interop"
 CERTS = INTEROP / "certs"
 SIGNED_OFD = INTEROP / "signed-ofd"
 ROOT_SUBJECT = "CN=OFD Reader and WriterROOT Certificate,L=Hangzhou,ST=Zhejiang,O=OFD R&W,C=CN"
