@@ -33,6 +33,10 @@ Choices that a reader of a result must know (each is also stated in the check's 
   (thisUpdate <= at <= nextUpdate). A "revoked" answer may come from any authentic CRL,
   even a stale or later one: the issuer's signed statement that the certificate was revoked
   on a date does not expire.
+* ``revocation="require"`` asks this of every certificate below the anchor (intermediates
+  too, so pass the root's CRL as well as the issuing CA's); the anchor's own status is a
+  matter of configuration and is not checked. ``"if_available"`` passes, and says so, when no
+  usable CRL is at hand; ``"off"`` does no revocation check at all.
 * A revocation is effective from its revocation date, or from the invalidity date when that
   is earlier. A certificate revoked after ``at`` was still good at ``at`` (the check passes
   and says so), except for the compromise reasons (keyCompromise, cACompromise,
