@@ -33,3 +33,15 @@ DEMO_SIGNER = Party("dev-dept-signer", DEMO_DEPARTMENT_NAME, "示例市市场监
                     DEMO_DEPARTMENT_CODE)
 
 CRL_BASE_URL = "http://127.0.0.1:8080/crl"
+OCSP_URL = "http://127.0.0.1:8080/ocsp"
+
+#: Every key of the development domain, CAs first.
+KEYED_PARTIES = (ROOT_CA, ISSUING_CA, SEAL_MAKER, OCSP_RESPONDER, TIME_STAMPING, DEMO_SIGNER)
+
+#: The end-entity certificates of the development domain: (CA profile name, party).
+CERTIFIED_PARTIES = (
+    ("seal-maker", SEAL_MAKER),
+    ("ocsp-responder", OCSP_RESPONDER),
+    ("time-stamping", TIME_STAMPING),
+    ("department-signer", DEMO_SIGNER),
+)

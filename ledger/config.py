@@ -29,7 +29,7 @@ class Settings:
     keys_dir: Path
     key_passphrase_file: Path | None
     key_passphrase_env: str | None
-    crl_url: str | None = None
+    crl_base_url: str | None = None  # CRLs are published as <base>/root.crl and <base>/issuing.crl
     ocsp_url: str | None = None
 
     @property
@@ -103,6 +103,6 @@ def load_settings(home: str | Path | None = None,
         keys_dir=keys_dir,
         key_passphrase_file=pass_path,
         key_passphrase_env=env.get("ZHENGYIN_KEY_PASSPHRASE") or None,
-        crl_url=env.get("ZHENGYIN_CRL_URL") or ca.get("crl_url") or None,
+        crl_base_url=(env.get("ZHENGYIN_CRL_BASE_URL") or ca.get("crl_base_url") or "").rstrip("/") or None,
         ocsp_url=env.get("ZHENGYIN_OCSP_URL") or ca.get("ocsp_url") or None,
     )

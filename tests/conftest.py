@@ -15,9 +15,8 @@ from pathlib import Path
 import pytest
 
 from ledger.database import Database
+from support.paths import INTEROP, REPO  # noqa: F401 - re-exported for fixtures
 
-REPO = Path(__file__).resolve().parents[1]
-INTEROP = REPO.parent / "shared" / "interop"
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 

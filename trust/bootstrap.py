@@ -12,6 +12,9 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from asn1crypto import x509
+
+from ca.authority import utc_now
 from ledger.config import CONFIG_FILE, load_settings
 
 from .domain import TrustDomain
@@ -31,6 +34,11 @@ dir = "keys"
 # Development only: a random passphrase in a file beside the keys. In production, supply it
 # through ZHENGYIN_KEY_PASSPHRASE from a secret manager instead.
 passphrase_file = "{passphrase_file}"
+
+[ca]
+# Where relying parties fetch the issuing CA's CRL and ask OCSP (written into certificates).
+crl_base_url = "{crl_base_url}"
+ocsp_url = "{ocsp_url}"
 """
 
 
@@ -65,11 +73,14 @@ def prepare_home(home: str | None) -> InitReport:
 
     settings = load_settings(home)
     ensure_development(settings.env)
+    from keys_dev import domain as dev
+
     settings.home.mkdir(parents=True, exist_ok=True, mode=0o700)
     report = InitReport(settings.home)
     report.note(f"config {settings.home / CONFIG_FILE}", _write_new(
         settings.home / CONFIG_FILE,
-        _CONFIG_TEMPLATE.format(passphrase_file=PASSPHRASE_FILE).encode(), 0o600))
+        _CONFIG_TEMPLATE.format(passphrase_file=PASSPHRASE_FILE, crl_base_url=dev.CRL_BASE_URL,
+                                ocsp_url=dev.OCSP_URL).encode(), 0o600))
     passphrase = base64.b64encode(secrets.token_bytes(32)) + b"\n"
     report.note("development key passphrase", _write_new(settings.home / PASSPHRASE_FILE, passphrase, 0o600))
     return report
@@ -85,12 +96,43 @@ def initialise(home: str | None = None, actor: str | None = None) -> InitReport:
         before = td.db.current_revision() if td.db.table_names() else None
         td.db.migrate()
         report.note(f"database {td.db.safe_url}", before != td.db.current_revision())
-        for party in (dev.ROOT_CA, dev.ISSUING_CA, dev.SEAL_MAKER, dev.OCSP_RESPONDER,
-                      dev.TIME_STAMPING, dev.DEMO_SIGNER):
+        for party in dev.KEYED_PARTIES:
             exists = td.keys.exists(party.key_label)
             if not exists:
                 td.keys.generate(party.key_label)
             report.note(f"key {party.key_label}", not exists)
+        _certify(td, report)
     finally:
         td.close()
     return report
+
+
+def _name(party) -> x509.Name:
+    from ca.names import subject_name
+
+    return subject_name(party.common_name, organisation=party.name, credit_code=party.credit_code)
+
+
+def _certify(td: TrustDomain, report: InitReport) -> None:
+    """Root, issuing CA, and one certificate per development party, unless valid ones exist."""
+    from keys_dev import domain as dev
+
+    ca = td.ca
+    root = ca.root()
+    report.note("root CA certificate", root is None)
+    if root is None:
+        ca.create_root(dev.ROOT_CA.key_label, _name(dev.ROOT_CA))
+    issuing = ca.issuing()
+    report.note("issuing CA certificate", issuing is None)
+    if issuing is None:
+        ca.create_issuing(dev.ISSUING_CA.key_label, _name(dev.ISSUING_CA))
+    for profile, party in dev.CERTIFIED_PARTIES:
+        have = [r for r in ca.certificates(profile=profile, include_revoked=False)
+                if r.key_label == party.key_label and r.not_after > utc_now()]
+        report.note(f"{profile} certificate for {party.common_name}", not have)
+        if not have:
+            ca.issue(profile, _name(party), key_label=party.key_label)
+    for which in ("root", "issuing"):
+        before = ca.latest_crl(which)
+        crl = ca.current_crl(which)
+        report.note(f"{which} CA CRL number {crl.number}", before is None or before.id != crl.id)

@@ -12,6 +12,7 @@ import os
 from dataclasses import dataclass
 from functools import cached_property
 
+from ca.authority import AuthorityPolicy, CertificateAuthority
 from hsm.keystore import KeyEvent
 from hsm.soft import SoftKeyStore
 from ledger.audit import AuditLog
@@ -49,6 +50,11 @@ class TrustDomain:
     def keys(self) -> SoftKeyStore:
         return SoftKeyStore(self.settings.keys_dir, self.settings.key_passphrase(),
                             on_event=self._record_key_event)
+
+    @cached_property
+    def ca(self) -> CertificateAuthority:
+        policy = AuthorityPolicy(crl_base_url=self.settings.crl_base_url, ocsp_url=self.settings.ocsp_url)
+        return CertificateAuthority(self.db, self.keys, self.audit, actor=self.actor, policy=policy)
 
     def _record_key_event(self, event: KeyEvent) -> None:
         self.audit.record(event.action, actor=self.actor,

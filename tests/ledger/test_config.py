@@ -58,10 +58,10 @@ def test_passphrase_sources(tmp_path):
 
 
 def test_revocation_urls_from_file_then_environment(tmp_path):
-    assert load_settings(tmp_path, environ={}).crl_url is None
+    assert load_settings(tmp_path, environ={}).crl_base_url is None
     (tmp_path / "zhengyin.toml").write_text(
-        '[ca]\ncrl_url = "http://crl.example/a.crl"\nocsp_url = "http://ocsp.example/"\n')
+        '[ca]\ncrl_base_url = "http://crl.example/crl/"\nocsp_url = "http://ocsp.example/"\n')
     s = load_settings(tmp_path, environ={})
-    assert (s.crl_url, s.ocsp_url) == ("http://crl.example/a.crl", "http://ocsp.example/")
-    s = load_settings(tmp_path, environ={"ZHENGYIN_CRL_URL": "http://other/b.crl"})
-    assert s.crl_url == "http://other/b.crl" and s.ocsp_url == "http://ocsp.example/"
+    assert (s.crl_base_url, s.ocsp_url) == ("http://crl.example/crl", "http://ocsp.example/")
+    s = load_settings(tmp_path, environ={"ZHENGYIN_CRL_BASE_URL": "http://other"})
+    assert s.crl_base_url == "http://other" and s.ocsp_url == "http://ocsp.example/"

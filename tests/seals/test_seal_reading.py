@@ -6,7 +6,6 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from asn1crypto import x509
-from conftest import INTEROP
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -16,6 +15,7 @@ from hsm.sm2 import SM2PublicKey
 from seals.errors import SealFormatError
 from seals.seal import read_seal
 from seals.time import parse_time
+from support.paths import INTEROP
 
 SEALS = INTEROP / "seals"
 

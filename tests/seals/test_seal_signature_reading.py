@@ -6,7 +6,6 @@ import zipfile
 
 import pytest
 from asn1crypto import x509
-from conftest import INTEROP
 
 from hsm.errors import InvalidSignature
 from hsm.signature import decode_bit_string_signature
@@ -14,6 +13,7 @@ from hsm.sm2 import SM2PublicKey
 from hsm.sm3 import sm3
 from seals.errors import SealFormatError
 from seals.seal_signature import read_seal_signature
+from support.paths import INTEROP
 
 OFD = INTEROP / "signed-ofd"
 

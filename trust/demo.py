@@ -1,0 +1,130 @@
+"""``zhengyin demo``: the main job on embedded defaults, end to end, checked as it goes.
+
+It builds (or reuses) the development trust domain, exports the CA material a relying party
+needs, and then checks its own work the way an outsider would: path validation by our
+validator, the same chain and CRLs through OpenSSL's ``X509_verify_cert``
+(:mod:`trust.independent` says why the library and not the 3.0 CLI), and — where the OpenSSL
+CLI is installed — ``openssl pkeyutl -verify`` on a signature made through the key store.
+Every step reports ok or not; the demo fails if any step fails.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from asn1crypto import pem
+
+from ca.authority import certificate_of, utc_now
+from ca.crl import load_crl
+from ca.signatures import certificate_public_key
+from ca.validation import SEAL_SIGNING, validate_path
+from hsm.errors import InvalidSignature
+
+from .bootstrap import InitReport, initialise
+from .domain import TrustDomain
+from .independent import verify_chain
+
+DEMO_TEXT = "示例市市场监督管理局 电子营业执照 演示数据\n".encode()
+
+
+@dataclass
+class Step:
+    name: str
+    ok: bool
+    detail: str
+
+
+@dataclass
+class DemoReport:
+    init: InitReport
+    export_dir: Path
+    steps: list[Step] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(step.ok for step in self.steps)
+
+    def as_dict(self) -> dict:
+        return {"ok": self.ok, "init": self.init.as_dict(), "export_dir": str(self.export_dir),
+                "steps": [vars(s) for s in self.steps]}
+
+
+def _openssl(*args: str, stdin: bytes | None = None) -> tuple[bool, str]:
+    proc = subprocess.run(["openssl", *args], input=stdin, capture_output=True, timeout=60)
+    text = (proc.stdout + proc.stderr).decode(errors="replace").strip().splitlines()
+    return proc.returncode == 0, (text[-1] if text else f"exit {proc.returncode}")
+
+
+def run_demo(home: str | None = None) -> DemoReport:
+    from keys_dev import domain as dev
+
+    init = initialise(home)
+    td = TrustDomain.open(str(init.home), actor="demo")
+    try:
+        out = init.home / "export"
+        report = DemoReport(init, out)
+        ca = td.ca
+        issuing, root = ca.issuing(), ca.root()
+        crl, root_crl = ca.current_crls()
+        leaf = next(r for r in ca.certificates(profile="department-signer", include_revoked=False)
+                    if r.key_label == dev.DEMO_SIGNER.key_label)
+        out.mkdir(parents=True, exist_ok=True)
+        files = {"root.pem": pem.armor("CERTIFICATE", root.der),
+                 "issuing.pem": pem.armor("CERTIFICATE", issuing.der),
+                 "crl.pem": pem.armor("X509 CRL", crl.der),
+                 "root-crl.pem": pem.armor("X509 CRL", root_crl.der),
+                 "department-signer.pem": pem.armor("CERTIFICATE", leaf.der)}
+        for name, data in files.items():
+            (out / name).write_bytes(data)
+        report.steps.append(Step("export", True, f"{', '.join(files)} in {out}"))
+
+        result = validate_path(certificate_of(leaf), trust_anchors=[certificate_of(root)],
+                               intermediates=[certificate_of(issuing)], at=utc_now(),
+                               crls=[load_crl(crl.der), load_crl(root_crl.der)], purpose=SEAL_SIGNING,
+                               revocation="require")
+        report.steps.append(Step("path validation (zhengyin)", result.ok, result.code))
+
+        signature = td.keys.sign(dev.DEMO_SIGNER.key_label, DEMO_TEXT)
+        try:
+            certificate_public_key(certificate_of(leaf)).verify(signature, DEMO_TEXT)
+            report.steps.append(Step("SM2 signature (zhengyin)", True, "signature verifies"))
+        except InvalidSignature:
+            report.steps.append(Step("SM2 signature (zhengyin)", False, "signature does not verify"))
+
+        opinion = verify_chain(leaf.der, anchor=root.der, intermediates=[issuing.der],
+                               crls=[crl.der, root_crl.der])
+        report.steps.append(Step(f"X509_verify_cert ({opinion.implementation or 'OpenSSL'})",
+                                 opinion.ok or not opinion.available,
+                                 opinion.detail if opinion.available else f"skipped: {opinion.detail}"))
+        if shutil.which("openssl"):
+            _openssl_checks(report, out, signature)
+        else:
+            report.steps.append(Step("openssl", True, "skipped: the OpenSSL CLI is not installed"))
+        audit = td.audit.verify()
+        report.steps.append(Step("audit chain", audit.ok, f"{audit.entries} entries"
+                                 + ("" if audit.ok else f"; broken at {audit.broken_at}: {audit.problem}")))
+        return report
+    finally:
+        td.close()
+
+
+def _openssl_checks(report: DemoReport, out: Path, signature: bytes) -> None:
+    for anchor, cert, extra in (("root.pem", "issuing.pem", []),
+                                ("issuing.pem", "department-signer.pem", ["-partial_chain"])):
+        ok, line = _openssl("verify", "-vfyopt", "distid:1234567812345678", *extra, "-CAfile",
+                            str(out / anchor), str(out / cert))
+        report.steps.append(Step(f"openssl verify ({cert} by {anchor})", ok, line))
+    with tempfile.TemporaryDirectory() as tmp:
+        t = Path(tmp)
+        (t / "msg").write_bytes(DEMO_TEXT)
+        (t / "sig").write_bytes(signature)
+        ok, _ = _openssl("x509", "-in", str(out / "department-signer.pem"), "-pubkey", "-noout",
+                         "-out", str(t / "pub.pem"))
+        ok, line = _openssl("pkeyutl", "-verify", "-pubin", "-inkey", str(t / "pub.pem"), "-rawin",
+                            "-in", str(t / "msg"), "-sigfile", str(t / "sig"), "-digest", "sm3",
+                            "-pkeyopt", "distid:1234567812345678") if ok else (False, "no public key")
+    report.steps.append(Step("openssl pkeyutl -verify (signature)", ok, line))
