@@ -7,8 +7,9 @@ import subprocess
 import sys
 
 import pytest
-from asn1crypto import pem
+from asn1crypto import pem, x509
 
+from support.paths import INTEROP
 from trust.cli import main
 from trust.independent import verify_chain
 
@@ -162,3 +163,20 @@ def test_demo_passes_on_a_fresh_home(tmp_path):
     names = {s["name"].split(" (")[0] for s in report["steps"]}
     assert {"path validation", "X509_verify_cert", "openssl pkeyutl -verify", "audit chain"} <= names
     assert all("skipped" not in s["detail"] for s in report["steps"])
+
+
+@pytest.mark.interop
+def test_import_pkcs12_from_another_producer(home):
+    p12 = INTEROP / "certs" / "ofdrw_USER.p12"
+    code, _, err = _run_in(home, "keys", "import", "ofdrw-user", str(p12), "--password-env", "P12_PASS",
+                           env={"P12_PASS": "wrong"})
+    assert code == 7 and "ofdrw-user" not in {k["label"] for k in _json(home, "keys", "list")}
+    code, out, err = _run_in(home, "keys", "import", "ofdrw-user", str(p12), "--password-env", "P12_PASS",
+                             "--json", env={"P12_PASS": "777777"})
+    assert code == 0, err
+    imported = json.loads(out)
+    cert = x509.Certificate.load(pem.unarmor((INTEROP / "certs" / "ofdrw_USER_cert.pem").read_bytes())[2])
+    assert imported["origin"] == "imported"
+    assert bytes.fromhex(imported["public_key"]) == cert.public_key["public_key"].native
+    entries = _json(home, "audit", "list", "--limit", "500")
+    assert any(e["action"] == "key.import" and "ofdrw-user" in e["subject"] for e in entries)
