@@ -27,7 +27,7 @@ from hsm.sm2 import SM2PublicKey
 from .errors import CaError, InvalidRequest
 from .names import credit_code_of
 from .profiles import Profile
-from .signatures import certificate_public_key, sign_tbs, sm2_with_sm3, verify_certificate_signature
+from .signatures import certificate_public_key, sign_structure, sm2_with_sm3, verify_certificate_signature
 
 #: GM/T 0015-2012 OrganizationCode (企业组织机构代码) subject-identifier extension.
 GMT0015_ORGANIZATION_CODE = "1.2.156.10260.4.1.4"
@@ -168,10 +168,9 @@ def build_certificate(*, profile: Profile, subject: x509.Name, subject_key: SM2P
         "subject_public_key_info": subject_key.to_spki(),
         "extensions": extensions,
     })
-    tbs_der = tbs.dump()
-    algorithm, signature = sign_tbs(signer, tbs_der)
+    signed_tbs, algorithm, signature = sign_structure(signer, tbs)
     der = x509.Certificate({
-        "tbs_certificate": x509.TbsCertificate.load(tbs_der),
+        "tbs_certificate": signed_tbs,
         "signature_algorithm": algorithm,
         "signature_value": signature,
     }).dump()

@@ -19,7 +19,7 @@ from hsm.keystore import Signer
 
 from .certificates import asn1_time, is_ca_certificate, issuer_key_identifier, unarmor, utc
 from .errors import CaError, InvalidRequest
-from .signatures import bit_string_bytes, certificate_public_key, sign_tbs, tbs_bytes, verify_tbs
+from .signatures import bit_string_bytes, certificate_public_key, sign_structure, tbs_bytes, verify_tbs
 
 #: RFC 5280 §5.3.1 CRLReason names (asn1crypto spelling), in code order (7 is unused).
 REASONS: tuple[str, ...] = (
@@ -94,10 +94,9 @@ def build_crl(*, issuer: x509.Certificate, signer: Signer, entries: Sequence[Rev
     revoked = [_entry(e) for e in sorted(entries, key=lambda e: (utc(e.revoked_at, "revoked_at"), e.serial))]
     if revoked:  # RFC 5280 §5.1.2.6: absent, not empty, when nothing is revoked
         tbs_value["revoked_certificates"] = revoked
-    tbs_der = crl.TbsCertList(tbs_value).dump()
-    algorithm, signature = sign_tbs(signer, tbs_der)
+    signed_tbs, algorithm, signature = sign_structure(signer, crl.TbsCertList(tbs_value))
     der = crl.CertificateList({
-        "tbs_cert_list": crl.TbsCertList.load(tbs_der),
+        "tbs_cert_list": signed_tbs,
         "signature_algorithm": algorithm,
         "signature": signature,
     }).dump()

@@ -31,7 +31,7 @@ from .errors import CaError, InvalidRequest
 from .signatures import (
     bit_string_bytes,
     certificate_public_key,
-    sign_tbs,
+    sign_structure,
     tbs_bytes,
     verify_certificate_signature,
     verify_tbs,
@@ -196,10 +196,9 @@ def respond(request: bytes, *, issuer: x509.Certificate, responder: x509.Certifi
     nonce = _request_nonce(parsed)
     if nonce is not None:
         data["response_extensions"] = [{"extn_id": "nonce", "critical": False, "extn_value": nonce}]
-    tbs_der = ocsp.ResponseData(data).dump()
-    algorithm, signature = sign_tbs(responder_signer, tbs_der)
+    signed_tbs, algorithm, signature = sign_structure(responder_signer, ocsp.ResponseData(data))
     basic = ocsp.BasicOCSPResponse({
-        "tbs_response_data": ocsp.ResponseData.load(tbs_der),
+        "tbs_response_data": signed_tbs,
         "signature_algorithm": algorithm,
         "signature": signature,
         "certs": [responder],

@@ -52,6 +52,19 @@ def sign_tbs(signer: Signer, tbs: bytes) -> tuple[algos.SignedDigestAlgorithm, b
     return sm2_with_sm3(), signer.sign(tbs, DEFAULT_UID)
 
 
+def sign_structure(signer: Signer, tbs: core.Asn1Value
+                   ) -> tuple[core.Asn1Value, algos.SignedDigestAlgorithm, bytes]:
+    """Encode ``tbs`` once and sign exactly those bytes.
+
+    Returns the TBS re-parsed from the signed bytes (so embedding it cannot re-encode it
+    differently), the algorithm identifier and the signature — what a certificate, a CRL and
+    an OCSP response each wrap in their own outer structure.
+    """
+    der = tbs.dump()
+    algorithm, signature = sign_tbs(signer, der)
+    return type(tbs).load(der), algorithm, signature
+
+
 def verify_tbs(public_key: SM2PublicKey, tbs: bytes, algorithm: algos.SignedDigestAlgorithm,
                signature: bytes) -> bool:
     """True only if ``signature`` is a valid SM2-with-SM3 signature over ``tbs`` (default ID).

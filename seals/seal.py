@@ -73,11 +73,18 @@ class Seal:
     encoded: bytes = b""             # the seal's bytes as received
 
 
-def _bit_string(value: core.OctetBitString) -> BitString:
+def read_bit_string(value: core.OctetBitString) -> BitString:
     contents = value.contents or b""
     if not contents or contents[0] > 7:
         raise SealFormatError("malformed BIT STRING")
     return BitString(contents[1:], contents[0])
+
+
+def ext_data_tuples(exts) -> tuple[tuple[str, bool, bytes], ...]:
+    """ExtensionDatas as (OID, critical, value) tuples; absent gives ()."""
+    if not exts.contents:
+        return ()
+    return tuple((e["extn_id"].dotted, bool(e["critical"].native), e["extn_value"].native) for e in exts)
 
 
 def _time(value) -> datetime:
@@ -171,8 +178,7 @@ def _common(info) -> dict:
         "valid_end": _time(prop["valid_end"]),
         "picture": Picture(picture["type"].native, picture["data"].native, picture["width"].native,
                            picture["height"].native),
-        "ext_datas": tuple((e["extn_id"].dotted, bool(e["critical"].native), e["extn_value"].native)
-                           for e in exts) if exts.native is not None else (),
+        "ext_datas": ext_data_tuples(exts),
     }
 
 
@@ -185,9 +191,9 @@ def _read_v4(data: bytes) -> Seal:
     stamp = seal["time_stamp"]
     return Seal(layout="v4", cert_list_type=list_type, certificates=certs, cert_digests=digests,
                 maker_certificate=seal["cert"].native, maker_algorithm=seal["sign_alg_id"].dotted,
-                maker_signature=_bit_string(seal["signed_value"]), maker_signed_bytes=first_element(data),
+                maker_signature=read_bit_string(seal["signed_value"]), maker_signed_bytes=first_element(data),
                 ber=uses_indefinite_length(data),
-                time_stamp=_bit_string(stamp.chosen if hasattr(stamp, "chosen") else stamp).payload
+                time_stamp=read_bit_string(stamp).payload
                 if stamp.contents else None,
                 encoded=data, **_common(info))
 
@@ -203,6 +209,6 @@ def _read_v1(data: bytes) -> Seal:
     return Seal(layout="v1", cert_list_type=1, certificates=certs, cert_digests=(),
                 maker_certificate=sign_info["cert"].native,
                 maker_algorithm=sign_info["signature_algorithm"].dotted,
-                maker_signature=_bit_string(sign_info["sign_data"]),
+                maker_signature=read_bit_string(sign_info["sign_data"]),
                 maker_signed_bytes=signed.dump(force=True), ber=uses_indefinite_length(data),
                 encoded=data, **_common(info))

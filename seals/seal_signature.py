@@ -15,7 +15,7 @@ from asn1crypto import core
 
 from .asn1 import SignatureV1, SignatureV4
 from .errors import SealFormatError
-from .seal import PARSE_ERRORS, BitString, Seal, first_element, read_seal
+from .seal import PARSE_ERRORS, BitString, Seal, ext_data_tuples, first_element, read_bit_string, read_seal
 from .time import parse_time
 
 MAX_SIGNATURE_SIZE = 32 * 1024 * 1024
@@ -35,13 +35,6 @@ class SealSignature:
     signed_bytes: bytes              # TBS_Sign exactly as in the file
     time_stamp: bytes | None = None
     ext_datas: tuple[tuple[str, bool, bytes], ...] = field(default_factory=tuple)
-
-
-def _bits(value: core.OctetBitString) -> BitString:
-    contents = value.contents or b""
-    if not contents or contents[0] > 7:
-        raise SealFormatError("malformed BIT STRING")
-    return BitString(contents[1:], contents[0])
 
 
 def _layout(data: bytes) -> str:
@@ -80,23 +73,22 @@ def _read_v4(data: bytes) -> SealSignature:
     return SealSignature(
         layout="v4", version=tbs["version"].native, seal=read_seal(tbs["eseal"].dump()),
         time_info=parse_time(tbs["time_info"].chosen.contents.decode("ascii")),
-        data_hash=_bits(tbs["data_hash"]), property_info=tbs["property_info"].native,
+        data_hash=read_bit_string(tbs["data_hash"]), property_info=tbs["property_info"].native,
         signer_certificate=value["cert"].native, algorithm=value["signature_alg_id"].dotted,
-        signature=_bits(value["signature"]), signed_bytes=first_element(data),
-        time_stamp=_bits(stamp).payload if stamp.contents else None,
-        ext_datas=tuple((e["extn_id"].dotted, bool(e["critical"].native), e["extn_value"].native)
-                        for e in exts) if exts.contents else (),
+        signature=read_bit_string(value["signature"]), signed_bytes=first_element(data),
+        time_stamp=read_bit_string(stamp).payload if stamp.contents else None,
+        ext_datas=ext_data_tuples(exts),
     )
 
 
 def _read_v1(data: bytes) -> SealSignature:
     value = SignatureV1.load(data, strict=True)
     tbs = value["to_sign"]
-    time_text = _bits(tbs["time_info"]).payload.decode("ascii", errors="strict")
+    time_text = read_bit_string(tbs["time_info"]).payload.decode("ascii", errors="strict")
     return SealSignature(
         layout="v1", version=tbs["version"].native, seal=read_seal(tbs["eseal"].dump()),
-        time_info=parse_time(time_text), data_hash=_bits(tbs["data_hash"]),
+        time_info=parse_time(time_text), data_hash=read_bit_string(tbs["data_hash"]),
         property_info=tbs["property_info"].native, signer_certificate=tbs["cert"].native,
-        algorithm=tbs["signature_algorithm"].dotted, signature=_bits(value["signature"]),
+        algorithm=tbs["signature_algorithm"].dotted, signature=read_bit_string(value["signature"]),
         signed_bytes=first_element(data),
     )
