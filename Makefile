@@ -11,6 +11,7 @@ $(BIN)/python:
 	$(BIN)/pip install -q --upgrade pip
 
 $(VENV)/.installed: $(BIN)/python pyproject.toml
+	sh .ci/debian-packages runtime
 	$(BIN)/pip install -q -e '.[test]'
 	touch $@
 
@@ -22,6 +23,7 @@ demo: install
 
 ## The whole suite: SQLite always, and PostgreSQL (127.0.0.1:5432, database test) too.
 test: install
+	sh .ci/debian-packages test
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 

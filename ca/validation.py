@@ -63,7 +63,7 @@ from asn1crypto import pem, x509
 import hsm.oids  # noqa: F401  (registers the SM OIDs with asn1crypto)
 from ca.errors import CaError
 from ca.signatures import bit_string_bytes, certificate_public_key, tbs_bytes, verify_tbs
-from hsm.errors import HsmError, InvalidSignature, UnsupportedAlgorithm
+from hsm.errors import ASN1_PARSE_ERRORS, HsmError, InvalidSignature, UnsupportedAlgorithm
 from hsm.sm2 import SM2PublicKey
 
 # ---- result codes -----------------------------------------------------------------------------
@@ -97,7 +97,7 @@ MAX_STEPS = 256
 """Most issuer candidates expanded while searching, so a crafted bundle stays cheap."""
 
 # What asn1crypto's parser may raise on bytes that are not what they claim to be.
-_PARSE_ERRORS = (ValueError, TypeError, KeyError, IndexError, OverflowError, AttributeError)
+_PARSE_ERRORS = ASN1_PARSE_ERRORS
 
 _KNOWN_CERT_EXTENSIONS = frozenset({
     "basic_constraints", "key_usage", "extended_key_usage", "key_identifier",

@@ -4,6 +4,13 @@ Each carries enough for the caller to act: which key, which version, what was wr
 """
 
 
+#: What asn1crypto raises, lazily, wherever a field of malformed input is first read
+#: (AttributeError from a malformed ANY, RecursionError from deeply nested hostile BER). Every
+#: reader of untrusted ASN.1 catches exactly these and turns them into its own format error.
+ASN1_PARSE_ERRORS = (ValueError, TypeError, KeyError, IndexError, OverflowError, AttributeError,
+                     RecursionError)
+
+
 class HsmError(Exception):
     """Base class of every error raised by :mod:`hsm`."""
 

@@ -44,16 +44,14 @@ from cryptography.hazmat.primitives.ciphers import Cipher, modes
 
 from . import _rc2
 from . import oids as _oids  # noqa: F401 - registers sm2p256v1, SM3, SM4 with asn1crypto
-from .errors import InvalidKey, KeyFormatError, UnsupportedAlgorithm, WrongPassphrase
+from .errors import ASN1_PARSE_ERRORS, InvalidKey, KeyFormatError, UnsupportedAlgorithm, WrongPassphrase
 from .hazmat import SM2PrivateKey
 from .pkcs8 import decrypt_pbes2, private_key_from_info
 from .sm2 import SM2PublicKey
 
 __all__ = ["Pkcs12Contents", "Pkcs12UnsupportedAlgorithm", "is_pkcs12", "load_pkcs12", "pkcs12_kdf"]
 
-#: What asn1crypto (and our own length checks) raise on malformed input, lazily, wherever a
-#: field is first read. RecursionError: deeply nested hostile BER.
-_PARSE_ERRORS = (ValueError, TypeError, KeyError, IndexError, OverflowError, RecursionError)
+_PARSE_ERRORS = ASN1_PARSE_ERRORS
 #: SafeContents may nest (safeContentsBag); real files use one level, we allow a few.
 _MAX_NESTING = 4
 #: Upper bound on PKCS#12 KDF iterations (MAC and PKCS#12 PBE). Each one is a Python-level

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 
 from . import oids
-from .errors import KeyFormatError, UnsupportedAlgorithm, WrongPassphrase
+from .errors import ASN1_PARSE_ERRORS, KeyFormatError, UnsupportedAlgorithm, WrongPassphrase
 from .hazmat import SM2PrivateKey
 from .sm4 import DecryptionFailed, cbc_decrypt, cbc_encrypt
 
@@ -35,7 +35,7 @@ _PRFS = {
 }
 _AES_KEY_SIZES = {"aes128_cbc": 16, "aes192_cbc": 24, "aes256_cbc": 32}
 #: What asn1crypto raises on malformed input, lazily, wherever a field is first read.
-PARSE_ERRORS = (ValueError, TypeError, KeyError, IndexError, OverflowError)
+PARSE_ERRORS = ASN1_PARSE_ERRORS
 
 
 # ---- plain key structures ------------------------------------------------------------------

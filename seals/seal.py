@@ -17,12 +17,13 @@ from datetime import datetime
 
 from asn1crypto import core, parser
 
+from hsm.errors import ASN1_PARSE_ERRORS
+
 from .asn1 import CertDigestList, CertInfoList, MakerSignedV1, SealV1, SealV4
 from .errors import SealFormatError
 from .time import parse_time
 
-#: What asn1crypto raises, lazily, on malformed input.
-PARSE_ERRORS = (ValueError, TypeError, KeyError, IndexError, OverflowError)
+PARSE_ERRORS = ASN1_PARSE_ERRORS
 MAX_SEAL_SIZE = 16 * 1024 * 1024
 
 
