@@ -63,6 +63,7 @@ from asn1crypto import pem, x509
 import hsm.oids  # noqa: F401  (registers the SM OIDs with asn1crypto)
 from ca.errors import CaError
 from ca.signatures import bit_string_bytes, certificate_public_key, tbs_bytes, verify_tbs
+from ca.verdict import Check
 from hsm.errors import ASN1_PARSE_ERRORS, HsmError, InvalidSignature, UnsupportedAlgorithm
 from hsm.sm2 import SM2PublicKey
 
@@ -137,28 +138,6 @@ ANY = Purpose("any")
 
 
 # ---- results ----------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Check:
-    """One check on one certificate (``subject``) or on the path as a whole.
-
-    ``code`` is the result code this check gives the path when it is the first to fail;
-    it is empty for checks that passed.
-    """
-
-    name: str
-    ok: bool
-    detail: str
-    subject: str | None = None
-    code: str = ""
-
-    def as_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"name": self.name, "ok": self.ok, "detail": self.detail,
-                               "subject": self.subject}
-        if self.code:
-            out["code"] = self.code
-        return out
-
-
 @dataclass
 class PathResult:
     """The verdict on one leaf: ``ok`` only when ``code`` is ``VALID`` and every check passed."""
@@ -472,8 +451,9 @@ def _paths(leaf: _Node, pool: _Pool,
 # ---- checks -----------------------------------------------------------------------------------
 class _Validator:
     def __init__(self, at: datetime, crls: list[asn1_crl.CertificateList], purpose: Purpose,
-                 revocation: RevocationMode, skipped_crls: int):
+                 revocation: RevocationMode, skipped_crls: int, crl_time: datetime | None = None):
         self.at = at
+        self.crl_time = crl_time or at
         self.crls = crls
         self.purpose = purpose
         self.revocation = revocation
@@ -668,14 +648,14 @@ class _Validator:
         if self.skipped_crls:
             why += f"; {self.skipped_crls} unreadable CRL(s) ignored"
         if self.revocation == "require":
-            return Check("revocation", False, f"no usable CRL current at {self.at.isoformat()}: {why}",
+            return Check("revocation", False, f"no usable CRL current at {self.crl_time.isoformat()}: {why}",
                          subject, REVOCATION_UNKNOWN)
         return Check("revocation", True, f"not checked (no usable CRL: {why}); policy if_available", subject)
 
     def _current(self, crl: asn1_crl.CertificateList) -> bool:
         tbs = crl["tbs_cert_list"]
         nxt = tbs["next_update"].native
-        return tbs["this_update"].native <= self.at and nxt is not None and self.at <= nxt
+        return tbs["this_update"].native <= self.crl_time and nxt is not None and self.crl_time <= nxt
 
     def _crl_unusable(self, crl: asn1_crl.CertificateList, cert: _Node, issuer: _Node) -> str | None:
         """Why this CRL says nothing about ``cert`` (None if it is authentic and in scope)."""
@@ -777,6 +757,7 @@ def validate_path(
     crls: Iterable[asn1_crl.CertificateList] = (),
     purpose: Purpose = ANY,
     revocation: RevocationMode = "if_available",
+    crl_time: datetime | None = None,
 ) -> PathResult:
     """Build paths from ``leaf`` to one of ``trust_anchors`` and validate them at ``at``.
 
@@ -784,6 +765,10 @@ def validate_path(
     every signature verifies before any other; the first that passes every check is returned,
     otherwise the failed path whose signatures hold and which got furthest. Never raises on
     malformed certificates or CRLs.
+
+    ``crl_time`` (default ``at``) is when the CRLs must be current. A signature claims to
+    have been made at ``at`` in the past; its certificates' status *then* is read from the
+    CRLs current *now*: a later revocation for a non-compromise reason does not count.
     """
     if at.tzinfo is None or at.utcoffset() is None:
         raise ValueError("validation time must be timezone-aware")
@@ -801,7 +786,10 @@ def validate_path(
     skipped = len(candidates) - len(inters)
     crl_list = list(crls)
     readable_crls = [c for c in crl_list if isinstance(c, asn1_crl.CertificateList)]
-    validator = _Validator(at, readable_crls, purpose, revocation, len(crl_list) - len(readable_crls))
+    if crl_time is not None and (crl_time.tzinfo is None or crl_time.utcoffset() is None):
+        raise ValueError("CRL time must be timezone-aware")
+    validator = _Validator(at, readable_crls, purpose, revocation, len(crl_list) - len(readable_crls),
+                           crl_time)
 
     best: tuple[tuple[bool, int], PathResult] | None = None
     pool = _Pool(anchors, inters)

@@ -32,6 +32,19 @@ DEMO_DEPARTMENT_CODE = "11350100MB0000000Y"  # both GB 32100 and GB 11714 check 
 DEMO_SIGNER = Party("dev-dept-signer", DEMO_DEPARTMENT_NAME, "示例市市场监督管理局 签章人",
                     DEMO_DEPARTMENT_CODE)
 
+
+@dataclass(frozen=True)
+class DemoSeal:
+    """A seal ``zhengyin init`` makes for the demo department (kinds as seals.lifecycle names them)."""
+
+    kind: str
+    department: str = DEMO_DEPARTMENT_NAME
+    credit_code: str = DEMO_DEPARTMENT_CODE
+
+
+#: The demo department's seals: its official seal, the seal its licences carry, a contract seal.
+DEMO_SEALS = (DemoSeal("official"), DemoSeal("licence"), DemoSeal("contract"))
+
 CRL_BASE_URL = "http://127.0.0.1:8080/crl"
 OCSP_URL = "http://127.0.0.1:8080/ocsp"
 

@@ -102,6 +102,7 @@ def initialise(home: str | None = None, actor: str | None = None) -> InitReport:
                 td.keys.generate(party.key_label)
             report.note(f"key {party.key_label}", not exists)
         _certify(td, report)
+        _make_demo_seals(td, report)
     finally:
         td.close()
     return report
@@ -136,3 +137,21 @@ def _certify(td: TrustDomain, report: InitReport) -> None:
         before = ca.latest_crl(which)
         crl = ca.current_crl(which)
         report.note(f"{which} CA CRL number {crl.number}", before is None or before.id != crl.id)
+
+
+def _make_demo_seals(td: TrustDomain, report: InitReport) -> None:
+    """The demo department's seals, each applied, approved, made and activated, unless an
+    active one of that kind exists. Approval is the same person here: development only."""
+    from keys_dev import domain as dev
+
+    office = td.seals
+    for demo in dev.DEMO_SEALS:
+        active = office.seals(demo.credit_code, "active", kind=demo.kind)
+        if active:
+            report.note(f"{demo.kind} seal {active[0].name} ({active[0].es_id})", False)
+            continue
+        record = office.apply(demo.department, demo.credit_code, demo.kind)
+        office.approve(record.es_id, reason="development trust domain (zhengyin init)")
+        office.make(record.es_id)
+        record = office.activate(record.es_id)
+        report.note(f"{demo.kind} seal {record.name} ({record.es_id})", True)

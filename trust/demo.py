@@ -5,6 +5,8 @@ needs, and then checks its own work the way an outsider would: path validation b
 validator, the same chain and CRLs through OpenSSL's ``X509_verify_cert``
 (:mod:`trust.independent` says why the library and not the 3.0 CLI), and — where the OpenSSL
 CLI is installed — ``openssl pkeyutl -verify`` on a signature made through the key store.
+Then it does what a department does: writes a notice (电子公文) as OFD, seals it with the
+demo department's active 电子证照专用章, and validates the sealed file with the home's trust.
 Every step reports ok or not; the demo fails if any step fails.
 """
 
@@ -104,6 +106,7 @@ def run_demo(home: str | None = None) -> DemoReport:
             _openssl_checks(report, out, signature)
         else:
             report.steps.append(Step("openssl", True, "skipped: the OpenSSL CLI is not installed"))
+        _seal_a_notice(td, report, out)
         audit = td.audit.verify()
         report.steps.append(Step("audit chain", audit.ok, f"{audit.entries} entries"
                                  + ("" if audit.ok else f"; broken at {audit.broken_at}: {audit.problem}")))
@@ -128,3 +131,40 @@ def _openssl_checks(report: DemoReport, out: Path, signature: bytes) -> None:
                             "-in", str(t / "msg"), "-sigfile", str(t / "sig"), "-digest", "sm3",
                             "-pkeyopt", "distid:1234567812345678") if ok else (False, "no public key")
     report.steps.append(Step("openssl pkeyutl -verify (signature)", ok, line))
+
+
+def _notice():
+    from pages.model import Document, Line, Page, Text
+
+    lines = ["关于启用电子证照专用章的通知", "各有关单位：", "本局电子证照专用章自即日起启用，特此通知。",
+             "（zhengyin 演示文件，不具法律效力）"]
+    items = [Text(105, 40, lines[0], 7, bold=True, align="center"), Line(20, 48, 190, 48, width=0.5)]
+    items += [Text(25, 70 + 12 * i, line, 5) for i, line in enumerate(lines[1:])]
+    items.append(Text(185, 140, "示例市市场监督管理局", 5, align="right"))
+    return Document(pages=(Page.a4(items),), title=lines[0], author="示例市市场监督管理局")
+
+
+def _seal_a_notice(td: TrustDomain, report: DemoReport, out: Path) -> None:
+    from ofd.sealing import Placement
+    from ofd.writer import write_ofd
+
+    from .signing import seal_document
+    from .validation import TrustContext, validate_document
+
+    office = td.seals
+    seals = office.seals(status="active", kind="licence")
+    if not seals:
+        report.steps.append(Step("seal a notice", False, "no active 电子证照专用章 in the home"))
+        return
+    notice = write_ofd(_notice())
+    (out / "notice.ofd").write_bytes(notice)
+    sealed = seal_document(td, notice, seals[0].es_id, placement=Placement(page=0, x=140, y=112))
+    (out / "notice-sealed.ofd").write_bytes(sealed)
+    report.steps.append(Step("seal a notice", True,
+                             f"notice-sealed.ofd with {seals[0].name} ({seals[0].es_id})"))
+    issuing, root = td.ca.chain()
+    context = TrustContext(anchors=(root,), intermediates=(issuing,),
+                           crls=tuple(load_crl(c.der) for c in td.ca.current_crls()))
+    verdict = validate_document(sealed, context, utc_now())
+    report.steps.append(Step("verify the sealed notice (zhengyin)", verdict.indication == "TOTAL_PASSED",
+                             f"{verdict.indication} {verdict.sub_indication or ''}".strip()))

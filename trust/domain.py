@@ -1,4 +1,4 @@
-"""The composition root: one home's settings, database, audit log, key store and CA.
+"""The composition root: one home's settings, database, audit log, key store, CA and seal office.
 
 Everything the command line (and later the HTTP services) does starts by opening a
 :class:`TrustDomain`; it wires the lower rooms together so that, for instance, every key
@@ -18,6 +18,7 @@ from hsm.soft import SoftKeyStore
 from ledger.audit import AuditLog
 from ledger.config import Settings, load_settings
 from ledger.database import Database
+from seals.office import SealOffice
 
 
 def default_actor() -> str:
@@ -55,6 +56,10 @@ class TrustDomain:
     def ca(self) -> CertificateAuthority:
         policy = AuthorityPolicy(crl_base_url=self.settings.crl_base_url, ocsp_url=self.settings.ocsp_url)
         return CertificateAuthority(self.db, self.keys, self.audit, actor=self.actor, policy=policy)
+
+    @cached_property
+    def seals(self) -> SealOffice:
+        return SealOffice(self.db, self.keys, self.ca, self.audit, actor=self.actor)
 
     def _record_key_event(self, event: KeyEvent) -> None:
         self.audit.record(event.action, actor=self.actor,

@@ -441,6 +441,23 @@ def test_revoked_after_the_validation_time_was_still_good_then(chains):
     assert _validate(chains, "leaf_revoked_later", crls=[chains.crls["inter"]], at=later).code == "REVOKED"
 
 
+def test_status_at_a_past_signing_time_from_the_crls_current_now(chains):
+    crls = [chains.crls["inter"], chains.crls["root"]]
+    before = datetime(2031, 2, 1, tzinfo=UTC)  # leaf_revoked: superseded on 2031-03-01
+    result = _validate(chains, "leaf_revoked", crls=crls, revocation="require", at=before, crl_time=AT)
+    assert result.ok
+    after = datetime(2031, 4, 1, tzinfo=UTC)
+    assert _validate(chains, "leaf_revoked", crls=crls, revocation="require", at=after,
+                     crl_time=AT).code == "REVOKED"
+    # Without crl_time the CRLs must be current at the signing time, which they are not.
+    assert _validate(chains, "leaf_revoked", crls=crls, revocation="require",
+                     at=before).code == "REVOCATION_UNKNOWN"
+    stale = [chains.crls["inter_stale"], chains.crls["root"]]
+    result = _validate(chains, "leaf", crls=stale, revocation="require", at=datetime(2031, 1, 15, tzinfo=UTC),
+                       crl_time=AT)
+    assert result.code == "REVOCATION_UNKNOWN" and AT.isoformat() in result.failed.detail
+
+
 def test_key_compromise_counts_whatever_the_time(chains):
     result = _validate(chains, "leaf_compromised", crls=[chains.crls["inter"]])
     assert result.code == "REVOKED" and "key_compromise" in result.failed.detail

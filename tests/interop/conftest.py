@@ -16,6 +16,7 @@ from hsm import oids  # registers the SM2 curve with asn1crypto
 from hsm.backends import get_backend
 from hsm.curve import N
 from hsm.sm3 import sm3
+from support.java import BCPROV, SM2_TOOL, BcTool, compile_java_tool
 
 SM2_CURVE_OID = oids.SM2_CURVE
 
@@ -78,3 +79,9 @@ def special_keys() -> dict[str, SpecialKey]:
     found["gbt"] = SpecialKey("gbt", d_a, x, y)
     assert found["x00"].x_bytes[0] == 0 and found["x04"].x_bytes[0] == 4 and found["y00"].y_bytes[0] == 0
     return found
+
+
+# ---- BouncyCastle ------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def bc(tmp_path_factory) -> BcTool:
+    return BcTool(compile_java_tool(tmp_path_factory, SM2_TOOL, [BCPROV]))

@@ -9,12 +9,6 @@ libbcprov-java).
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-from dataclasses import dataclass
-from pathlib import Path
-
 import pytest
 
 from hsm.backends import available, get_backend
@@ -26,21 +20,11 @@ from hsm.sm2 import DEFAULT_UID, SM2PublicKey
 
 pytestmark = pytest.mark.interop
 
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-BCPROV = Path(os.environ.get("ZHENGYIN_BCPROV_JAR", "/usr/share/java/bcprov.jar"))
-SOURCE = Path(__file__).resolve().parent / "java" / "Sm2Tool.java"
 BACKENDS = available()
 KEY_NAMES = ["x00", "x04", "y00", "plain", "gbt"]
 MESSAGES = {"empty": b"", "abc": b"abc", "binary": bytes(range(256)) * 3, "large": b"\x00\xff" * 20_000}
 UIDS = {"alice": b"ALICE123@YAHOO.COM", "binary": b"\x00\x01\xfe\xff", "long": b"I" * 150}
 BC_GENERATED = 10
-BC_TIMEOUT = 120
-
-
-def unavailable(reason: str):
-    if IN_CI:
-        pytest.fail(reason + " (CI=true: the BouncyCastle interop tests must run)")
-    pytest.skip(reason)
 
 
 def _hex(b: bytes) -> str:
@@ -49,42 +33,6 @@ def _hex(b: bytes) -> str:
 
 def _unhex(s: str) -> bytes:
     return b"" if s == "-" else bytes.fromhex(s)
-
-
-@dataclass(frozen=True)
-class BcTool:
-    classes: Path
-
-    def command(self, *args: str) -> list[str]:
-        return ["java", "-Xshare:auto", "-XX:TieredStopAtLevel=1", "-cp",
-                f"{self.classes}{os.pathsep}{BCPROV}", "Sm2Tool", *args]
-
-    def run(self, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(self.command(*args), capture_output=True, timeout=BC_TIMEOUT, check=False)
-
-    def batch(self, lines: list[str], work: Path) -> list[str]:
-        jobs = work / "jobs.txt"
-        jobs.write_text("\n".join(lines) + "\n", encoding="ascii")
-        res = self.run("batch", str(jobs))
-        assert res.returncode == 0, res.stderr.decode(errors="replace")
-        out = res.stdout.decode("ascii").splitlines()
-        assert len(out) == len(lines), res.stderr.decode(errors="replace")
-        return out
-
-
-@pytest.fixture(scope="session")
-def bc(tmp_path_factory) -> BcTool:
-    for tool in ("javac", "java"):
-        if shutil.which(tool) is None:
-            unavailable(f"{tool} not found (apt-get install default-jdk-headless)")
-    if not BCPROV.is_file():
-        unavailable(f"{BCPROV} not found (apt-get install libbcprov-java)")
-    classes = tmp_path_factory.mktemp("sm2tool")
-    res = subprocess.run(["javac", "-nowarn", "-cp", str(BCPROV), "-d", str(classes), str(SOURCE)],
-                         capture_output=True, timeout=BC_TIMEOUT, check=False)
-    if res.returncode != 0:
-        pytest.fail(f"Sm2Tool.java does not compile: {res.stderr.decode(errors='replace')}")
-    return BcTool(classes)
 
 
 def _flip(data: bytes, i: int) -> bytes:

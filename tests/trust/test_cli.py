@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 
 import pytest
 from asn1crypto import pem, x509
 
+from support.cli import run_cli
 from support.paths import INTEROP
-from trust.cli import main
 from trust.independent import verify_chain
 
 
@@ -22,35 +21,7 @@ def home(tmp_path_factory):
     return path
 
 
-def _run_in(home, *args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
-    """Run ``zhengyin`` in this process (fast), returning exit code, stdout and stderr."""
-    import contextlib
-    import io
-    import os
-
-    argv = ["zhengyin", *args, "--home", str(home)]
-    out, err = io.StringIO(), io.StringIO()
-    saved_env = {k: os.environ.get(k) for k in (env or {})}
-    os.environ.update(env or {})
-    old_argv = sys.argv
-    sys.argv = argv
-    code = 0
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            try:
-                main()
-            except SystemExit as exc:
-                code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    finally:
-        sys.argv = old_argv
-        for k, v in saved_env.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-    stderr = err.getvalue()
-    assert "Traceback" not in stderr and "Traceback" not in out.getvalue()
-    return code, out.getvalue(), stderr
+_run_in = run_cli
 
 
 def _json(home, *args: str) -> object:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from . import audit, ca, keys, setup
+from . import audit, ca, keys, seal, setup, sign, verify
 from .output import run_guarded
 
 app = typer.Typer(name="zhengyin", no_args_is_help=True, add_completion=False,
@@ -17,7 +17,10 @@ app = typer.Typer(name="zhengyin", no_args_is_help=True, add_completion=False,
 app.add_typer(keys.app, name="keys")
 app.add_typer(audit.app, name="audit")
 app.add_typer(ca.app, name="ca")
+app.add_typer(seal.app, name="seal")
 setup.register(app)
+sign.register(app)
+verify.register(app)
 
 
 def main() -> None:

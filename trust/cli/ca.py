@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -19,7 +18,7 @@ from ca.validation import validate_path
 
 from ..domain import TrustDomain
 from .output import EXIT_FAILED, console, emit
-from .params import HOME, JSON
+from .params import HOME, JSON, parse_time_option
 
 app = typer.Typer(help="The SM2 certificate authority of the home.", no_args_is_help=True)
 
@@ -56,18 +55,6 @@ def _show_record(record, as_json: bool, verb: str, out: Path | None = None) -> N
     emit(data, as_json, lambda: console.print(
         f"{verb} [bold]{record.subject}[/]\n  serial {record.serial}, profile {record.profile}, "
         f"valid until {record.not_after:%Y-%m-%d %H:%M:%S} UTC" + (f"\n  written to {out}" if out else "")))
-
-
-def _timestamp(value: str | None, option: str) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise typer.BadParameter(f"{value!r} is not an ISO 8601 time", param_hint=option) from None
-    if parsed.tzinfo is None:
-        raise typer.BadParameter("give a time zone, e.g. 2026-01-02T03:04:05Z", param_hint=option)
-    return parsed
 
 
 @app.command()
@@ -144,7 +131,7 @@ def revoke(
 ) -> None:
     """Revoke a certificate for good; the next CRL lists it and OCSP answers "revoked"."""
     record = TrustDomain.open(home).ca.revoke(
-        serial, reason, invalidity_date=_timestamp(invalidity_date, "--invalidity-date"))
+        serial, reason, invalidity_date=parse_time_option(invalidity_date, "--invalidity-date"))
     emit(record_dict(record), json_, lambda: console.print(
         f"revoked [bold]{record.serial}[/] ({record.revocation_reason}); publish with `zhengyin ca crl`"))
 
@@ -205,7 +192,7 @@ def verify(certificate: Path, at: Annotated[str | None, typer.Option("--at", hel
         raise InvalidRequest(f"certificate file {certificate} does not exist")
     ca = TrustDomain.open(home).ca
     issuing, root = ca.chain()
-    when = _timestamp(at, "--at")
+    when = parse_time_option(at, "--at")
     result = validate_path(load_certificate(certificate.read_bytes()), trust_anchors=[root],
                            intermediates=[issuing], at=when or utc_now(),
                            crls=[load_crl(c.der) for c in ca.current_crls()], revocation="require")

@@ -59,6 +59,21 @@ def _exit_code(exc: BaseException) -> int | None:
                      (CaError, EXIT_REFUSED)]
     except ImportError:
         pass
+    try:
+        from seals.errors import SealError
+        from seals.lifecycle import SealNotFound, SealRefused
+
+        # SealRefused covers illegal transitions and seals not usable now; every other seal
+        # error (a malformed file, an unknown kind, a bad picture) is bad input.
+        table[:0] = [(SealNotFound, EXIT_NOT_FOUND), (SealRefused, EXIT_REFUSED), (SealError, EXIT_BAD_INPUT)]
+    except ImportError:
+        pass
+    try:
+        from ofd.errors import OfdError
+
+        table[:0] = [(OfdError, EXIT_BAD_INPUT)]
+    except ImportError:
+        pass
     for types, code in table:
         if isinstance(exc, types):
             return code

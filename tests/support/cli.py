@@ -1,0 +1,39 @@
+"""Running the ``zhengyin`` command line in the test process, through the real entry point."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import sys
+
+
+def run_cli(home, *args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    """Exit code, stdout and stderr (whitespace folded: rich wraps at 80 columns) of one command.
+
+    It goes through :func:`trust.cli.main` and its error guard, so what a user would see is
+    what the test sees; a traceback in either stream fails the test.
+    """
+    from trust.cli import main
+
+    argv = ["zhengyin", *args, "--home", str(home)]
+    out, err = io.StringIO(), io.StringIO()
+    saved_env = {k: os.environ.get(k) for k in (env or {})}
+    os.environ.update(env or {})
+    old_argv, sys.argv = sys.argv, argv
+    code = 0
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                main()
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    finally:
+        sys.argv = old_argv
+        for k, v in saved_env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    assert "Traceback" not in err.getvalue() + out.getvalue()
+    return code, out.getvalue(), " ".join(err.getvalue().split())

@@ -1,0 +1,250 @@
+"""The validation engine: evidence from a document, judged against this verifier's trust.
+
+The document rooms say what the bytes say (:mod:`ofd.verification`); this module adds what
+only a relying party can decide — whether the signer's and the seal maker's certificates
+chain to a trust anchor it accepts, and whether they were revoked — and turns it all into
+one :class:`~trust.report.DocumentReport`.
+
+Time. A signature claims when it was made; nothing here proves it (no time-stamp yet). The
+certificates are first judged at the validation time. If they have expired or been revoked
+since, they are judged again at the claimed signing time, with the CRLs current now: if they
+were good then, the verdict is INDETERMINATE (OUT_OF_BOUNDS_NO_POE / REVOKED_NO_POE) as
+EN 319 102-1 requires without a proof of existence; if they were bad even then, it is
+TOTAL_FAILED. Revocation data comes only from configured sources (the home's own CA and
+files given on the command line), never from URLs inside the document.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from asn1crypto import crl as asn1_crl
+from asn1crypto import x509
+
+from ca import validation as path
+from ca.validation import Purpose, RevocationMode, validate_path
+from ca.verdict import (
+    CHAIN_CONSTRAINTS_FAILURE,
+    EXPIRED,
+    NO_CERTIFICATE_CHAIN_FOUND,
+    NO_SIGNING_CERTIFICATE_FOUND,
+    NOT_YET_VALID,
+    OUT_OF_BOUNDS_NO_POE,
+    REVOKED,
+    REVOKED_NO_POE,
+    TRY_LATER,
+    Check,
+    failed,
+    passed,
+)
+from ofd.verification import SignatureEvidence, examine_ofd
+from seals.verification import load_certificate, subject_text
+
+from .report import DocumentReport, SignatureReport
+
+
+class UnsupportedDocument(ValueError):
+    """The input is not a document kind this verifier reads (OFD today)."""
+
+
+@dataclass(frozen=True)
+class TrustContext:
+    """What this verifier trusts: anchors, helpful intermediates, and revocation data."""
+
+    anchors: tuple[x509.Certificate, ...] = ()
+    intermediates: tuple[x509.Certificate, ...] = ()
+    crls: tuple[asn1_crl.CertificateList, ...] = ()
+    revocation: RevocationMode = "require"
+
+    def anchor_names(self) -> tuple[str, ...]:
+        return tuple(subject_text(a) for a in self.anchors)
+
+
+_PATH_CODES = {
+    path.NO_CERTIFICATE_CHAIN_FOUND: NO_CERTIFICATE_CHAIN_FOUND,
+    path.EXPIRED: EXPIRED,
+    path.NOT_YET_VALID: NOT_YET_VALID,
+    path.REVOKED: REVOKED,
+    path.REVOCATION_UNKNOWN: TRY_LATER,
+}
+
+
+def _path_detail(result: path.PathResult) -> str:
+    return " <- ".join(subject_text(c) for c in result.path) or "(no path)"
+
+
+def certificate_checks(
+    leaf_der: bytes | None,
+    *,
+    purpose: Purpose,
+    claimed: datetime | None,
+    at: datetime,
+    context: TrustContext,
+    extra: Iterable[bytes] = (),
+    prefix: str = "",
+) -> list[Check]:
+    """``certificate-chain`` and ``revocation`` checks for one certificate (``prefix`` names whose)."""
+    chain_name, revocation_name = f"{prefix}certificate-chain", f"{prefix}revocation"
+    leaf = load_certificate(leaf_der) if leaf_der else None
+    if leaf is None:
+        why = "no readable certificate to validate"
+        return [
+            failed(chain_name, why, NO_SIGNING_CERTIFICATE_FOUND),
+            failed(revocation_name, why, NO_SIGNING_CERTIFICATE_FOUND),
+        ]
+    helpers = [c for c in (load_certificate(d) for d in extra) if c is not None and c.dump() != leaf.dump()]
+
+    def run(when: datetime, crl_time: datetime | None = None) -> path.PathResult:
+        return validate_path(
+            leaf,
+            trust_anchors=context.anchors,
+            intermediates=[*context.intermediates, *helpers],
+            at=when,
+            crls=context.crls,
+            purpose=purpose,
+            revocation=context.revocation,
+            crl_time=crl_time,
+        )
+
+    result = run(at)
+    subject = subject_text(leaf)
+    if result.ok:
+        revocation = [c.detail for c in result.checks if c.name == "revocation"]
+        return [
+            passed(chain_name, f"{_path_detail(result)} at {at.isoformat()}", subject),
+            passed(revocation_name, "; ".join(revocation) or "revocation not checked by policy", subject),
+        ]
+    if result.code in (path.EXPIRED, path.REVOKED) and claimed is not None and claimed < at:
+        then = run(claimed, at)
+        if then.ok:
+            code = OUT_OF_BOUNDS_NO_POE if result.code == path.EXPIRED else REVOKED_NO_POE
+            detail = (
+                f"{result.failed.detail}; valid at the claimed signing time {claimed.isoformat()}, "
+                "which nothing in the document proves"
+            )
+            if code == OUT_OF_BOUNDS_NO_POE:
+                return [
+                    failed(chain_name, detail, code, result.failed.subject),
+                    passed(
+                        revocation_name,
+                        "; ".join(c.detail for c in then.checks if c.name == "revocation") or "not checked",
+                        subject,
+                    ),
+                ]
+            return [
+                passed(chain_name, f"{_path_detail(then)} at {claimed.isoformat()}", subject),
+                failed(revocation_name, detail, code, result.failed.subject),
+            ]
+        result = then
+    failure = result.failed
+    code = _PATH_CODES.get(result.code, CHAIN_CONSTRAINTS_FAILURE)
+    detail = f"{failure.name}: {failure.detail}" if failure else result.code
+    if failure is not None and failure.name == "revocation":
+        return [
+            passed(chain_name, _path_detail(result), subject),
+            failed(revocation_name, detail, code, failure.subject),
+        ]
+    return [
+        failed(chain_name, detail, code, failure.subject if failure else subject),
+        failed(revocation_name, "not checked: the certificate has no valid path", TRY_LATER, subject),
+    ]
+
+
+def _describe(der: bytes | None) -> dict | None:
+    cert = load_certificate(der) if der else None
+    if cert is None:
+        return None
+    tbs = cert["tbs_certificate"]
+    return {
+        "subject": subject_text(cert),
+        "issuer": _issuer_text(cert),
+        "serial": format(tbs["serial_number"].native, "X"),
+        "not_before": tbs["validity"]["not_before"].native.isoformat(),
+        "not_after": tbs["validity"]["not_after"].native.isoformat(),
+    }
+
+
+def _issuer_text(cert: x509.Certificate) -> str:
+    from ca.validation import name_text
+    from hsm.errors import ASN1_PARSE_ERRORS
+
+    try:
+        return name_text(cert.issuer)
+    except ASN1_PARSE_ERRORS:
+        return "(undecodable issuer name)"
+
+
+def _signature_report(evidence: SignatureEvidence, context: TrustContext, at: datetime) -> SignatureReport:
+    checks = list(evidence.checks)
+    checks += certificate_checks(
+        evidence.signer_certificate,
+        purpose=path.SEAL_SIGNING,
+        claimed=evidence.signing_time,
+        at=at,
+        context=context,
+        extra=evidence.certificates,
+    )
+    seal = None
+    if evidence.seal is not None:
+        s = evidence.seal
+        maker = load_certificate(s.maker_certificate)
+        checks += certificate_checks(
+            s.maker_certificate,
+            purpose=path.SEAL_MAKING,
+            claimed=s.create_date,
+            at=at,
+            context=context,
+            prefix="seal-maker-",
+        )
+        seal = {
+            "name": s.name,
+            "esid": s.es_id,
+            "type": s.seal_type,
+            "layout": s.layout,
+            "header_version": s.header_version,
+            "vid": s.vid,
+            "maker": subject_text(maker) if maker is not None else None,
+            "valid_start": s.valid_start.isoformat(),
+            "valid_end": s.valid_end.isoformat(),
+            "picture": {
+                "type": s.picture.type,
+                "width_mm": s.picture.width_mm,
+                "height_mm": s.picture.height_mm,
+            },
+        }
+    return SignatureReport(
+        id=evidence.entry.id,
+        format=evidence.format,
+        checks=tuple(checks),
+        signer=_describe(evidence.signer_certificate),
+        seal=seal,
+        signing_time=evidence.signing_time,
+    )
+
+
+def validate_ofd(
+    data: bytes, context: TrustContext, at: datetime, known_certificates: Iterable[bytes] = ()
+) -> DocumentReport:
+    """Judge an OFD package. Raises :class:`ofd.errors.OfdError` if it cannot be read at all."""
+    known = [*known_certificates, *(c.dump() for c in (*context.anchors, *context.intermediates))]
+    evidence = examine_ofd(data, known)
+    return DocumentReport(
+        kind="ofd",
+        validation_time=at,
+        signatures=tuple(_signature_report(s, context, at) for s in evidence.signatures),
+        checks=evidence.checks,
+        trust_anchors=context.anchor_names(),
+    )
+
+
+def validate_document(
+    data: bytes, context: TrustContext, at: datetime, known_certificates: Iterable[bytes] = ()
+) -> DocumentReport:
+    """Any document this verifier reads, by its content (not its name)."""
+    if data[:4] == b"PK\x03\x04":
+        return validate_ofd(data, context, at, known_certificates)
+    if data[:5] == b"%PDF-":
+        raise UnsupportedDocument("PDF verification is not available yet")
+    raise UnsupportedDocument("not an OFD package (no ZIP signature at the start)")
