@@ -32,6 +32,7 @@ lint: install
 
 bench: install
 	$(BIN)/python -m bench.sm2_speed
+	$(BIN)/python -m bench.pdf_speed
 
 clean:
 	rm -rf $(VENV) $(HOME_DIR) build *.egg-info .pytest_cache

@@ -15,7 +15,6 @@ What is measured (each a loop run for ``--seconds``):
 
 from __future__ import annotations
 
-import argparse
 import os
 import platform
 import re
@@ -23,12 +22,11 @@ import subprocess
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 
+from bench.results import RESULTS, command_line, cpu_model, replace_section
 from hsm.backends import available, get_backend
 from hsm.sm3 import sm3
 
-RESULTS = Path(__file__).with_name("RESULTS.md")
 BEGIN, END = "<!-- sm2-speed:begin -->", "<!-- sm2-speed:end -->"
 
 
@@ -86,16 +84,6 @@ def openssl_rates(seconds: float) -> dict[str, float] | None:
     return {"sign": float(match[1]), "verify": float(match[2])} if match else None
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
 def measure(seconds: float) -> dict:
     rows: dict[str, dict[str, float]] = {}
     for name in available():
@@ -128,23 +116,11 @@ def table(result: dict) -> str:
 
 
 def write_results(text: str) -> None:
-    current = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else f"# Benchmarks\n\n{BEGIN}\n{END}\n"
-    if BEGIN not in current:
-        current += f"\n{BEGIN}\n{END}\n"
-    head, rest = current.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    RESULTS.write_text(f"{head}{BEGIN}\n{text}\n{END}{tail}", encoding="utf-8")
+    replace_section(RESULTS, BEGIN, END, text, "SM2 (bench/sm2_speed.py)")
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seconds", type=float, default=2.0, help="time per measurement")
-    parser.add_argument("--write", action="store_true", help="update bench/RESULTS.md")
-    args = parser.parse_args(argv)
-    text = table(measure(args.seconds))
-    print(text)
-    if args.write:
-        write_results(text)
+    command_line(__doc__.split("\n")[0], measure, table, write_results, argv, "time per measurement")
 
 
 if __name__ == "__main__":

@@ -331,7 +331,8 @@ _FIELD = {"content_type": "content_type_attr", "message_digest": "message_digest
 _ATTRIBUTE_READERS: dict[str, Callable] = {
     "content_type": lambda v: v.dotted,
     "message_digest": lambda v: v.native,
-    "signing_time": lambda v: v.native,
+    # A GeneralizedTime without "Z" is read as UTC, as every other time here: never naive.
+    "signing_time": lambda v: v.native if v.native.tzinfo else v.native.replace(tzinfo=UTC),
     "signing_certificate_v2": _ess_cert_ids,
 }
 
@@ -562,14 +563,16 @@ def _signature_check(signer: SignerInfo, cert: bytes | None, covered: bytes | No
 def sign_signed_data(*, signer: Signer, certificate: bytes, chain: Sequence[bytes] = (),
                      content: bytes | None = None, digest: bytes | None = None, detached: bool = True,
                      flavour: Flavour = "gbt35275", signed_attributes: bool = True,
-                     signing_time: datetime | None = None,
+                     signing_time: datetime | None = None, signing_time_attribute: bool = True,
                      extra_attributes: Iterable[cms.CMSAttribute] = ()) -> bytes:
     """A DER ContentInfo with one SM2/SM3 signer; see the module docstring for the layout.
 
     ``certificate`` is the signer's (DER or PEM) and must hold ``signer``'s key; ``chain`` is
     added after it. Give the ``content`` or, for detached data with signed attributes, its
     SM3 ``digest`` (a PDF signer hashes the byte ranges itself). ``signing_time`` defaults to
-    now; ``extra_attributes`` are more signed attributes (not the four written here).
+    now; ``signing_time_attribute=False`` leaves it out of the signed attributes (PAdES
+    baseline signatures carry the time in the PDF's /M instead); ``extra_attributes`` are more
+    signed attributes (not the four written here).
     ``flavour`` defaults to the national standard's OIDs (OFD); a PDF signer passes "rfc5652".
     """
     cert = load_certificate(certificate)
@@ -577,12 +580,12 @@ def sign_signed_data(*, signer: Signer, certificate: bytes, chain: Sequence[byte
         raise InvalidRequest("the signer's key is not the certificate's key; sign with the key the "
                              "certificate was issued for")
     return _build(lambda tbs: sign_tbs(signer, tbs)[1], cert, chain, content, digest, detached, flavour,
-                  signed_attributes, signing_time, extra_attributes)
+                  signed_attributes, signing_time, extra_attributes, signing_time_attribute)
 
 
 def estimated_size(*, certificate: bytes, chain: Sequence[bytes] = (), content: bytes | None = None,
                    detached: bool = True, flavour: Flavour = "gbt35275", signed_attributes: bool = True,
-                   signing_time: datetime | None = None,
+                   signing_time: datetime | None = None, signing_time_attribute: bool = True,
                    extra_attributes: Iterable[cms.CMSAttribute] = ()) -> int:
     """An upper bound of the size :func:`sign_signed_data` gives for the same arguments.
 
@@ -596,13 +599,13 @@ def estimated_size(*, certificate: bytes, chain: Sequence[bytes] = (), content: 
     when = signing_time or (datetime(2050, 1, 1, tzinfo=UTC) if signed_attributes else None)
     digest = None if content is not None else b"\x00" * 32
     return len(_build(lambda _tbs: placeholder, cert, chain, content, digest, detached, flavour,
-                      signed_attributes, when, extra_attributes))
+                      signed_attributes, when, extra_attributes, signing_time_attribute))
 
 
 def _build(sign: Callable[[bytes], bytes], cert: x509.Certificate, chain: Sequence[bytes],
            content: bytes | None, digest: bytes | None, detached: bool, flavour: str,
            signed_attributes: bool, signing_time: datetime | None,
-           extra_attributes: Iterable[cms.CMSAttribute]) -> bytes:
+           extra_attributes: Iterable[cms.CMSAttribute], signing_time_attribute: bool = True) -> bytes:
     if flavour not in FLAVOURS:
         raise InvalidRequest(f"unknown flavour {flavour!r}; use one of {', '.join(FLAVOURS)}")
     signed_data_type, data_type = FLAVOURS[flavour]
@@ -628,7 +631,8 @@ def _build(sign: Callable[[bytes], bytes], cert: x509.Certificate, chain: Sequen
     signed_attrs = None
     if signed_attributes:
         when = utc(signing_time, "signing_time") if signing_time else datetime.now(UTC).replace(microsecond=0)
-        attributes = _standard_attributes(data_type, digest or sm3(content), when, cert)
+        attributes = _standard_attributes(data_type, digest or sm3(content), when, cert,
+                                          with_time=signing_time_attribute)
         for extra in extras:
             if extra["type"].native in _STANDARD_ATTRIBUTES:
                 raise InvalidRequest(f"the {extra['type'].native} attribute is written here; "
@@ -666,7 +670,7 @@ def _build(sign: Callable[[bytes], bytes], cert: x509.Certificate, chain: Sequen
 
 
 def _standard_attributes(data_type: str, message_digest: bytes, when: datetime,
-                         cert: x509.Certificate) -> list[cms.CMSAttribute]:
+                         cert: x509.Certificate, *, with_time: bool = True) -> list[cms.CMSAttribute]:
     # RFC 5652 §11.3: UTCTime for 1950-2049, GeneralizedTime otherwise.
     time = cms.Time(name="utc_time" if 1950 <= when.year < 2050 else "generalized_time", value=when)
     ess = tsp.SigningCertificateV2({"certs": [{
@@ -675,9 +679,10 @@ def _standard_attributes(data_type: str, message_digest: bytes, when: datetime,
         "issuer_serial": {"issuer": [x509.GeneralName(name="directory_name", value=cert.issuer)],
                           "serial_number": cert.serial_number},
     }]})
-    return [
+    attributes = [
         cms.CMSAttribute({"type": "content_type", "values": [data_type]}),
         cms.CMSAttribute({"type": "message_digest", "values": [message_digest]}),
         cms.CMSAttribute({"type": "signing_time", "values": [time]}),
         cms.CMSAttribute({"type": "signing_certificate_v2", "values": [ess]}),
     ]
+    return attributes if with_time else [a for a in attributes if a["type"].native != "signing_time"]

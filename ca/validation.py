@@ -121,17 +121,21 @@ class Purpose:
 
     ``key_usage_any`` holds asn1crypto keyUsage bit names; one of them suffices (an empty set
     asks nothing). ``extended_key_usage`` is an asn1crypto EKU name or dotted OID that must be
-    present in the leaf's extendedKeyUsage.
+    present in the leaf's extendedKeyUsage. ``excluded_usages``: a leaf whose extendedKeyUsage
+    is made only of these is dedicated to another job (a time-stamping or OCSP key must not
+    sign documents or make seals, whatever its keyUsage bits say).
     """
 
     name: str
     key_usage_any: frozenset[str] = frozenset()
     extended_key_usage: str | None = None
+    excluded_usages: frozenset[str] = frozenset()
 
 
 _SIGNING_BITS = frozenset({"digital_signature", "non_repudiation"})
-SEAL_SIGNING = Purpose("seal_signing", _SIGNING_BITS)
-SEAL_MAKING = Purpose("seal_making", _SIGNING_BITS)
+_SERVICE_USAGES = frozenset({"time_stamping", "ocsp_signing"})
+SEAL_SIGNING = Purpose("seal_signing", _SIGNING_BITS, excluded_usages=_SERVICE_USAGES)
+SEAL_MAKING = Purpose("seal_making", _SIGNING_BITS, excluded_usages=_SERVICE_USAGES)
 TIME_STAMPING = Purpose("time_stamping", extended_key_usage="time_stamping")
 OCSP_SIGNING = Purpose("ocsp_signing", extended_key_usage="ocsp_signing")
 ANY = Purpose("any")
@@ -608,6 +612,12 @@ class _Validator:
                 have = "no extendedKeyUsage" if eku is None else f"extendedKeyUsage {sorted(eku)}"
                 checks.append(Check("extended_key_usage", False, f"{have}; {purpose.name} needs "
                                     f"{purpose.extended_key_usage}", subject, EXTENDED_KEY_USAGE))
+        if purpose.excluded_usages:
+            eku = leaf.extended_key_usage
+            if eku and eku <= purpose.excluded_usages:
+                checks.append(Check("extended_key_usage", False, f"extendedKeyUsage {sorted(eku)} dedicates "
+                                    f"this key to another service; not for {purpose.name}", subject,
+                                    EXTENDED_KEY_USAGE))
         return checks
 
     # -- revocation

@@ -62,6 +62,8 @@ class Limits:
     max_ratio: int = 200          # uncompressed / compressed, per entry …
     ratio_floor: int = 1 * MiB    # … checked only above this uncompressed size
     max_package_size: int = 512 * MiB
+    max_total_ratio: int = 100     # everything inflated / the package's own size …
+    total_ratio_floor: int = 64 * MiB  # … checked only above this many inflated bytes
 
 
 def name_problem(name: str) -> str | None:
@@ -370,6 +372,10 @@ class Package:
             total += rec.size
             if total > limits.max_total_size:
                 raise PackageError(f"entries declare more than {limits.max_total_size} bytes in total")
+        # Many small entries each under the per-entry ratio floor still add up: bound the whole.
+        if total > limits.total_ratio_floor and total > limits.max_total_ratio * len(data):
+            raise PackageError(f"entries inflate to {total} bytes from a {len(data)}-byte package "
+                               f"(more than {limits.max_total_ratio}:1 overall)")
         _check_unique([r.name for r in records])
         position = 0
         spans = {}

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import posixpath
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -61,10 +62,23 @@ DEFAULT_PLACEMENT = Placement()
 
 
 def _free_folder(package: Package, signs_dir: str) -> str:
+    prefix = f"{signs_dir}/" if signs_dir else ""  # a Signatures.xml at the package root
     n = 0
-    while any(name.startswith(f"{signs_dir}/Sign_{n}/") for name in package.names):
+    while any(name.startswith(f"{prefix}Sign_{n}/") for name in package.names):
         n += 1
-    return f"{signs_dir}/Sign_{n}"
+    return f"{prefix}Sign_{n}"
+
+
+_ID = re.compile(rb'\bID="(\d{1,18})"')
+
+
+def _next_id(package: Package) -> str:
+    """An object ID no part of the document uses yet (GB/T 33190 IDs are document-wide)."""
+    highest = 0
+    for name in package.names:
+        if name.lower().endswith(".xml"):
+            highest = max([highest, *(int(m) for m in _ID.findall(package.read(name)))])
+    return str(highest + 1)
 
 
 @dataclass(frozen=True)
@@ -151,6 +165,7 @@ def _signature_xml(
     *,
     references: dict[str, bytes],
     stamp: tuple[str, tuple[float, ...]] | None,
+    stamp_id: str,
     seal_path: str | None,
     signed_value_path: str,
     time: datetime,
@@ -166,7 +181,7 @@ def _signature_xml(
         element(ref, "CheckValue", base64.b64encode(sm3(data)).decode("ascii"))
     if stamp is not None:
         page_id, box = stamp
-        element(info, "StampAnnot", ID="1", PageRef=page_id, Boundary=" ".join(number(v) for v in box))
+        element(info, "StampAnnot", ID=stamp_id, PageRef=page_id, Boundary=" ".join(number(v) for v in box))
     if seal_path is not None:
         seal = element(info, "Seal")
         element(seal, "BaseLoc", "/" + seal_path)
@@ -197,7 +212,12 @@ def _assemble(
     stamp = _page(ofd, placement, *size) if placement is not None and size is not None else None
     references = {name: data for name, data in entries.items() if name != target.signatures_path}
     signature_xml = _signature_xml(
-        references=references, stamp=stamp, seal_path=seal_path, signed_value_path=value_path, time=time
+        references=references,
+        stamp=stamp,
+        stamp_id=_next_id(package),
+        seal_path=seal_path,
+        signed_value_path=value_path,
+        time=time,
     )
     entries[signature_path] = signature_xml
     entries[value_path] = sign(signature_xml, "/" + signature_path)
@@ -251,6 +271,12 @@ def sign_ofd(
     when = time or datetime.now(UTC)
     ofd = read_ofd(data)
     size = (placement.width, placement.height) if placement and placement.width and placement.height else None
+    if placement is not None and size is None:
+        pages = len(ofd.bodies[0].document.pages)
+        if not 0 <= placement.page < pages:
+            raise SealingError(f"page {placement.page + 1} does not exist (the document has {pages})")
+        if placement.x is not None or placement.y is not None:
+            raise SealingError("a Sign-type signature shows no stamp: give no position, or seal instead")
 
     def sign(signature_xml: bytes, _property_info: str) -> bytes:
         return sign_signed_data(

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from .errors import OfdFormatError, PackageError
 from .package import Package
-from .xml import attr, child, child_text, children, numbers, parse
+from .xml import attr, child, child_text, children, local_name, numbers, parse
 
 SEAL = "Seal"
 SIGN = "Sign"
@@ -91,6 +91,8 @@ def _locate(package: Package, ref: str, base: str, part: str, what: str) -> str:
 def read_signature_list(package: Package, path: str) -> SignatureList:
     """Signatures.xml at ``path`` (already resolved from OFD.xml's DocBody)."""
     root = parse(package.read(path), path)
+    if local_name(root) != "Signatures":
+        raise OfdFormatError(f"{path}: root element is {local_name(root)!r}, not Signatures")
     entries = []
     seen: set[str] = set()
     for element in children(root, "Signature"):

@@ -49,6 +49,7 @@ from .errors import OfdError
 from .package import Package
 from .reader import OfdFile, read_ofd
 from .signatures import SEAL, SIGN, SignatureEntry, SignatureFile, read_signature_file, read_signature_list
+from .xml import child, children, local_name, parse
 
 SES_V4 = "ses-v4"
 SES_V1 = "ses-v1"
@@ -173,7 +174,16 @@ def _bare_signature(value: bytes, signed: bytes, known: Iterable[bytes]) -> tupl
 
 
 # ---- one signature ------------------------------------------------------------------------------
-def _reference_check(package: Package, signature: SignatureFile) -> tuple[Check, frozenset[str]]:
+def _digest(package: Package, path: str, cache: dict[str, bytes]) -> bytes:
+    """SM3 of a package file, computed once however many signatures reference it."""
+    if path not in cache:
+        cache[path] = sm3(package.read(path))
+    return cache[path]
+
+
+def _reference_check(
+    package: Package, signature: SignatureFile, cache: dict[str, bytes]
+) -> tuple[Check, frozenset[str]]:
     method = signature.check_method
     if not signature.references:
         return failed("references", "the signature protects no file", FORMAT_FAILURE), frozenset()
@@ -185,7 +195,7 @@ def _reference_check(package: Package, signature: SignatureFile) -> tuple[Check,
     for ref in signature.references:
         if ref.path not in package:
             missing.append(ref.path)
-        elif sm3(package.read(ref.path)) != ref.check_value:
+        elif _digest(package, ref.path, cache) != ref.check_value:
             changed.append(ref.path)
         else:
             good.append(ref.path)
@@ -218,7 +228,23 @@ def _stamp_check(ofd: OfdFile, signature: SignatureFile) -> Check | None:
     return None
 
 
-def examine_signature(ofd: OfdFile, entry: SignatureEntry, known: Iterable[bytes] = ()) -> SignatureEvidence:
+def examine_signature(
+    ofd: OfdFile, entry: SignatureEntry, known: Iterable[bytes] = (), cache: dict[str, bytes] | None = None
+) -> SignatureEvidence:
+    """Every check of one signature. Whatever goes wrong inside becomes a failed check: an
+    unforeseen defect in a hostile file is never a pass and never a crash."""
+    try:
+        return _examine(ofd, entry, tuple(known), {} if cache is None else cache)
+    except Exception as exc:
+        detail = f"the signature could not be examined ({exc.__class__.__name__}: {exc})"
+        return SignatureEvidence(
+            entry, UNKNOWN, (failed("format", detail, FORMAT_FAILURE),), own=frozenset({entry.path})
+        )
+
+
+def _examine(
+    ofd: OfdFile, entry: SignatureEntry, known: tuple[bytes, ...], cache: dict[str, bytes]
+) -> SignatureEvidence:
     package = ofd.package
     try:
         signature = read_signature_file(package, entry)
@@ -227,10 +253,8 @@ def examine_signature(ofd: OfdFile, entry: SignatureEntry, known: Iterable[bytes
         return SignatureEvidence(
             entry, UNKNOWN, (failed("format", str(exc), FORMAT_FAILURE),), own=frozenset({entry.path})
         )
-    own = {entry.path, signature.signed_value_path} | (
-        {signature.seal_path} if signature.seal_path else set()
-    )
-    references, covered = _reference_check(package, signature)
+    own = {entry.path, signature.signed_value_path}  # Seal.esl joins only once it is checked
+    references, covered = _reference_check(package, signature, cache)
     ses = _seal_signature(value)
     extra: dict = {}
     if ses is not None:
@@ -247,7 +271,9 @@ def examine_signature(ofd: OfdFile, entry: SignatureEntry, known: Iterable[bytes
             ]
         if signature.seal_path is not None:
             esl = package.read(signature.seal_path) if signature.seal_path in package else None
-            if esl != ses.seal.encoded:
+            if esl == ses.seal.encoded:
+                own.add(signature.seal_path)
+            else:
                 checks.append(
                     failed(
                         "format",
@@ -287,6 +313,27 @@ def examine_signature(ofd: OfdFile, entry: SignatureEntry, known: Iterable[bytes
 
 
 # ---- the package --------------------------------------------------------------------------------
+MAX_SIGNATURES = 256
+MAX_DOC_BODIES = 16
+
+
+def _unsigned_ofd_xml_rules(ofd: OfdFile) -> str | None:
+    """What OFD.xml must not do when no signature protects it: say anything but "this one
+    document, these signatures". A second DocBody, a Versions list or a repeated DocRoot could
+    otherwise point a reader (or the coverage rule) somewhere no signature vouches for."""
+    root = parse(ofd.package.read("OFD.xml"), "OFD.xml")
+    bodies = children(root, "DocBody")
+    if len(bodies) != 1:
+        return f"{len(bodies)} DocBody elements"
+    for name in ("DocRoot", "Signatures", "Versions", "DocInfo"):
+        count = len(children(bodies[0], name))
+        if name == "Versions" and count:
+            return "a Versions list"
+        if count > 1:
+            return f"{count} {name} elements"
+    return None
+
+
 def _coverage(ofd: OfdFile, signatures: list[SignatureEvidence], lists: set[str]) -> Check:
     covered = frozenset().union(*(s.covered for s in signatures))
     exempt = frozenset().union(*(s.own for s in signatures)) | lists
@@ -294,9 +341,12 @@ def _coverage(ofd: OfdFile, signatures: list[SignatureEvidence], lists: set[str]
     notes = []
     if "OFD.xml" in uncovered:
         roots = [b.doc_root for b in ofd.bodies]
+        problem = _unsigned_ofd_xml_rules(ofd)
+        if problem is not None:
+            return failed("coverage", f"OFD.xml is signed by no signature and holds {problem}", NOT_COVERED)
         if all(r in covered for r in roots):
             uncovered.remove("OFD.xml")
-            notes.append("OFD.xml is not signed (some producers leave it out), the documents it names are")
+            notes.append("OFD.xml is not signed (some producers leave it out), the document it names is")
     if uncovered:
         return failed(
             "coverage",
@@ -309,24 +359,81 @@ def _coverage(ofd: OfdFile, signatures: list[SignatureEvidence], lists: set[str]
     )
 
 
+def _orphans(package: Package, listed: set[str]) -> list[Check]:
+    """A signature file no list names: an entry was deleted from the unprotected Signatures.xml
+    (a later signature covering the earlier one's files would otherwise hide the deletion)."""
+    found = []
+    for name in package.names:
+        if name in listed or not name.lower().endswith(".xml"):
+            continue
+        data = package.read(name)
+        if b"SignedInfo" not in data:
+            continue
+        try:
+            root = parse(data, name)
+        except OfdError:
+            continue  # not XML we can read: coverage judges it like any other file
+        if local_name(root) == "Signature" and child(root, "SignedInfo") is not None:
+            found.append(name)
+    if not found:
+        return []
+    return [
+        failed(
+            "signature-list",
+            f"{', '.join(found[:10])}: signature(s) that no signature list names "
+            "(removed from Signatures.xml after signing)",
+            NOT_COVERED,
+        )
+    ]
+
+
 def examine_ofd(data: bytes | Package, known_certificates: Iterable[bytes] = ()) -> OfdEvidence:
     """Read the package (raising OfdError if it is unreadable) and examine every signature."""
     ofd = read_ofd(data)
+    package = ofd.package
     known = tuple(known_certificates)
     signatures: list[SignatureEvidence] = []
     lists: set[str] = set()
+    listed: dict[str, str] = {}
     checks: list[Check] = []
+    cache: dict[str, bytes] = {}
+    if len(ofd.bodies) > MAX_DOC_BODIES:
+        return OfdEvidence(
+            ofd,
+            (),
+            (
+                failed(
+                    "format",
+                    f"{len(ofd.bodies)} DocBody elements (at most {MAX_DOC_BODIES} are read)",
+                    FORMAT_FAILURE,
+                ),
+            ),
+        )
     for body in ofd.bodies:
-        if body.signatures is None:
-            continue
-        lists.add(body.signatures)
+        if body.signatures is None or body.signatures not in package:
+            continue  # no list, or one named but absent (templates do that): unsigned so far
         try:
-            listing = read_signature_list(ofd.package, body.signatures)
+            listing = read_signature_list(package, body.signatures)
         except OfdError as exc:
             checks.append(failed("format", f"signature list unreadable: {exc}", FORMAT_FAILURE))
             continue
+        lists.add(body.signatures)
         for entry in listing.entries:
-            signatures.append(examine_signature(ofd, entry, known))
+            if len(signatures) >= MAX_SIGNATURES:
+                checks.append(failed("format", f"more than {MAX_SIGNATURES} signatures", FORMAT_FAILURE))
+                break
+            if entry.path in listed:
+                checks.append(
+                    failed(
+                        "signature-list",
+                        f"signatures {listed[entry.path]} and {entry.id} are the same {entry.path}",
+                        FORMAT_FAILURE,
+                    )
+                )
+                continue
+            listed[entry.path] = entry.id
+            signatures.append(examine_signature(ofd, entry, known, cache))
+    checks.extend(_orphans(package, set(listed)))
     if signatures:
         checks.append(_coverage(ofd, signatures, lists))
     return OfdEvidence(ofd, tuple(signatures), tuple(checks))

@@ -156,6 +156,18 @@ class SealOffice:
             return list(s.scalars(select(SealEvent).where(SealEvent.seal_id == record.id)
                                   .order_by(SealEvent.id)))
 
+    def histories(self) -> dict[bytes, tuple[tuple[datetime, str], ...]]:
+        """Every made seal's status moves, keyed by the seal's bytes (what a signature embeds),
+        oldest first: what a verifier needs to know whether a seal was in use at a time."""
+        with self.db.transaction() as s:
+            rows = s.execute(select(SealRecord.der, SealEvent.at, SealEvent.to_status)
+                             .join(SealEvent, SealEvent.seal_id == SealRecord.id)
+                             .where(SealRecord.der.is_not(None)).order_by(SealEvent.id)).all()
+        out: dict[bytes, list[tuple[datetime, str]]] = {}
+        for der, at, status in rows:
+            out.setdefault(bytes(der), []).append((at, status))
+        return {der: tuple(moves) for der, moves in out.items()}
+
     # ---- the acts --------------------------------------------------------------------------
     def apply(self, department: str, credit_code: str, kind: str, *, name: str | None = None,
               holder: str | None = None, valid_days: int = DEFAULT_VALID_DAYS,
@@ -242,7 +254,9 @@ class SealOffice:
                                        credit_code=record.credit_code)
                 issued.append(self.ca.issue(DEPARTMENT_SIGNER.name, subject, key_label=label,
                                             not_before=start, not_after=end))
-            end = min([end, *(c.not_after for c in issued)])
+            # A seal never outlives the certificates that vouch for it, its maker's included: a
+            # verifier could not tell a seal used after its maker expired from a forged one.
+            end = min([end, maker.not_after, *(c.not_after for c in issued)])
             picture = self._picture(record)
             der = make_seal(SealContent(
                 es_id=record.es_id, seal_type=record.seal_type, name=record.name,
@@ -291,9 +305,13 @@ class SealOffice:
         now = utc_now()
         record = self.find(es_id)
         next_status(record.es_id, record.status_at(now), "revoke")
+        revoked_any = False
         for certificate in record.certificates:
             if not certificate.revoked:
                 self.ca.revoke(certificate.serial, certificate_reason)
+                revoked_any = True
+        if revoked_any:  # relying parties learn it from the next CRL: publish it now
+            self.ca.publish_crl("issuing")
         return self._act(record.es_id, "revoke", reason=reason,
                          details={"certificate_reason": certificate_reason,
                                   "certificates": [c.serial for c in record.certificates]})
@@ -420,14 +438,14 @@ class SealOffice:
 
     # ---- making ----------------------------------------------------------------------------
     def _maker(self, now: datetime) -> CertificateRecord:
-        """The newest valid seal-maker certificate whose key is in this key store."""
+        """The valid seal-maker certificate with a key in this store that lasts longest."""
         candidates = [c for c in self.ca.certificates(profile=SEAL_MAKER.name, include_revoked=False)
                       if c.key_label and c.not_before <= now <= c.not_after]
         if not candidates:
             raise SealRefused("there is no valid seal-maker certificate with a key in this key store: "
                               "issue one (`zhengyin ca issue --profile seal-maker --key LABEL …`) "
                               "or run `zhengyin init`")
-        return candidates[-1]
+        return max(candidates, key=lambda c: c.not_after)  # the one that lasts longest
 
     def _signer_key(self, label: str) -> None:
         """Create the signer key, or keep the one an earlier, failed make left behind."""

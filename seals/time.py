@@ -34,12 +34,12 @@ def parse_time(text: str) -> datetime:
     fraction = match["fraction"] or ""
     micro = int((fraction + "000000")[:6]) if fraction else 0
     zone = match["zone"]
-    tz = UTC
-    if zone and zone != "Z":
-        digits = zone.replace(":", "")
-        offset = timedelta(hours=int(digits[1:3]), minutes=int(digits[3:5]))
-        tz = timezone(offset if digits[0] == "+" else -offset)
     try:
+        tz = UTC
+        if zone and zone != "Z":
+            digits = zone.replace(":", "")
+            offset = timedelta(hours=int(digits[1:3]), minutes=int(digits[3:5]))
+            tz = timezone(offset if digits[0] == "+" else -offset)
         moment = datetime(year, int(match["month"]), int(match["day"]), int(match["hour"]),
                           int(match["minute"]), int(match["second"] or 0), micro, tzinfo=tz)
     except ValueError as exc:

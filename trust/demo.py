@@ -147,24 +147,24 @@ def _notice():
 def _seal_a_notice(td: TrustDomain, report: DemoReport, out: Path) -> None:
     from ofd.sealing import Placement
     from ofd.writer import write_ofd
+    from pdf.writer import write_pdf
 
     from .signing import seal_document
-    from .validation import TrustContext, validate_document
+    from .validation import validate_document
 
-    office = td.seals
-    seals = office.seals(status="active", kind="licence")
+    seals = td.seals.seals(status="active", kind="licence")
     if not seals:
         report.steps.append(Step("seal a notice", False, "no active 电子证照专用章 in the home"))
         return
-    notice = write_ofd(_notice())
-    (out / "notice.ofd").write_bytes(notice)
-    sealed = seal_document(td, notice, seals[0].es_id, placement=Placement(page=0, x=140, y=112))
-    (out / "notice-sealed.ofd").write_bytes(sealed)
-    report.steps.append(Step("seal a notice", True,
-                             f"notice-sealed.ofd with {seals[0].name} ({seals[0].es_id})"))
-    issuing, root = td.ca.chain()
-    context = TrustContext(anchors=(root,), intermediates=(issuing,),
-                           crls=tuple(load_crl(c.der) for c in td.ca.current_crls()))
-    verdict = validate_document(sealed, context, utc_now())
-    report.steps.append(Step("verify the sealed notice (zhengyin)", verdict.indication == "TOTAL_PASSED",
-                             f"{verdict.indication} {verdict.sub_indication or ''}".strip()))
+    notice = _notice()
+    trust = td.verification_trust()
+    for kind, document in (("ofd", write_ofd(notice)), ("pdf", write_pdf(notice))):
+        (out / f"notice.{kind}").write_bytes(document)
+        sealed = seal_document(td, document, seals[0].es_id, placement=Placement(page=0, x=140, y=112))
+        (out / f"notice-sealed.{kind}").write_bytes(sealed)
+        report.steps.append(Step(f"seal a notice ({kind.upper()})", True,
+                                 f"notice-sealed.{kind} with {seals[0].name} ({seals[0].es_id})"))
+        verdict = validate_document(sealed, trust, utc_now())
+        report.steps.append(Step(f"verify the sealed notice ({kind.upper()}, zhengyin)",
+                                 verdict.indication == "TOTAL_PASSED",
+                                 f"{verdict.indication} {verdict.sub_indication or ''}".strip()))

@@ -61,6 +61,24 @@ class TrustDomain:
     def seals(self) -> SealOffice:
         return SealOffice(self.db, self.keys, self.ca, self.audit, actor=self.actor)
 
+    def verification_trust(self):
+        """What a verifier on this home trusts: the root as anchor, the issuing CA, the CRLs the
+        CA has published and its seal makers. Read-only: nothing is signed or written."""
+        from ca.authority import certificate_of
+        from ca.crl import load_crl
+
+        from .validation import TrustContext
+
+        ca = self.ca
+        if not self.db.table_names() or ca.root() is None or ca.issuing() is None:
+            return TrustContext()
+        issuing, root = ca.chain()
+        published = (ca.latest_crl("issuing"), ca.latest_crl("root"))
+        crls = tuple(load_crl(record.der) for record in published if record is not None)
+        makers = tuple(certificate_of(r) for r in ca.certificates(profile="seal-maker"))
+        return TrustContext(anchors=(root,), intermediates=(issuing,), crls=crls, seal_makers=makers,
+                            seal_histories=self.seals.histories())
+
     def _record_key_event(self, event: KeyEvent) -> None:
         self.audit.record(event.action, actor=self.actor,
                           subject=f"key:{event.label}/v{event.version}", details=event.details)

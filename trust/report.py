@@ -26,6 +26,17 @@ from ca.verdict import (
     verdict,
 )
 
+_CONTROL = {c: None for c in (*range(0x00, 0x20), *range(0x7F, 0xA0))}
+_CONTROL.update({0x2028: None, 0x2029: None, 0x202A: None, 0x202B: None, 0x202C: None, 0x202D: None,
+                 0x202E: None, 0x2066: None, 0x2067: None, 0x2068: None, 0x2069: None})
+
+
+def printable(text: str) -> str:
+    """``text`` from a document or certificate, safe for a terminal: C0/C1 controls (escape
+    sequences that could rewrite the verdict line) and bidirectional overrides removed."""
+    return text.translate(_CONTROL)
+
+
 LABELS = {
     TOTAL_PASSED: "valid (验证通过)",
     TOTAL_FAILED: "invalid (验证失败)",
@@ -84,7 +95,9 @@ class DocumentReport:
     @property
     def verdict(self) -> tuple[str, str | None]:
         if not self.signatures:
-            return NO_SIGNATURE_FOUND, None
+            # A signature list that is named but unreadable is a damaged document, not an unsigned one.
+            own = verdict(self.checks)
+            return own if own[0] != TOTAL_PASSED else (NO_SIGNATURE_FOUND, None)
         # A signature's own failure names the problem best (HASH_FAILURE for a changed page);
         # the package's checks (coverage) come next, then anything undecided.
         own = verdict(self.checks)
@@ -142,7 +155,7 @@ class DocumentReport:
                 lines.append(f"  signing time (claimed): {s.signing_time.isoformat()}")
             for check in s.checks:
                 lines.append(f"  {'✓' if check.ok else '✗'} {check.name}: {check.detail}")
-        return "\n".join(lines)
+        return "\n".join(printable(line) for line in lines)
 
     def as_html(self) -> str:
         def rows(checks: tuple[Check, ...]) -> str:

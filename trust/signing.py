@@ -34,7 +34,9 @@ def seal_document(
         raise ValueError(f"signature kind must be one of {', '.join(KINDS)}")
     when = time or datetime.now(UTC)
     identity = td.seals.signing_identity(es_id, when)
-    if kind == "seal":
+    if data[:5] == b"%PDF-":
+        out = _seal_pdf(data, identity, placement, kind, when)
+    elif kind == "seal":
         out = seal_ofd(
             data,
             seal=identity.seal_der,
@@ -68,3 +70,31 @@ def seal_document(
         },
     )
     return out
+
+
+def _seal_pdf(data: bytes, identity, placement: Placement, kind: str, when: datetime) -> bytes:
+    """A PDF approval signature: the seal's picture as the widget appearance (kind "seal"), or
+    an invisible signature (kind "sign"); the CMS is the same SM2 SignedData either way."""
+    from pdf.signing import PdfPlacement, sign_pdf
+    from seals.picture import picture_png
+
+    seal = identity.seal
+    box = PdfPlacement(
+        page=placement.page,
+        x=placement.x,
+        y=placement.y,
+        width=placement.width or seal.picture.width_mm,
+        height=placement.height or seal.picture.height_mm,
+    )
+    appearance = picture_png(seal.picture.type, seal.picture.data) if kind == "seal" else None
+    return sign_pdf(
+        data,
+        signer=identity.signer,
+        certificate=identity.signer_certificate,
+        chain=list(identity.chain),
+        appearance_png=appearance,
+        placement=box if kind == "seal" else None,
+        reason=f"{seal.name} 盖章",
+        name=seal.name,
+        time=when,
+    )

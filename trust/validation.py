@@ -16,30 +16,34 @@ files given on the command line), never from URLs inside the document.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol
 
 from asn1crypto import crl as asn1_crl
 from asn1crypto import x509
 
 from ca import validation as path
-from ca.validation import Purpose, RevocationMode, validate_path
+from ca.validation import Purpose, RevocationMode, name_text, validate_path
 from ca.verdict import (
     CHAIN_CONSTRAINTS_FAILURE,
     EXPIRED,
+    FORMAT_FAILURE,
     NO_CERTIFICATE_CHAIN_FOUND,
     NO_SIGNING_CERTIFICATE_FOUND,
     NOT_YET_VALID,
     OUT_OF_BOUNDS_NO_POE,
     REVOKED,
     REVOKED_NO_POE,
+    SIG_CONSTRAINTS_FAILURE,
     TRY_LATER,
     Check,
     failed,
     passed,
 )
-from ofd.verification import SignatureEvidence, examine_ofd
+from hsm.errors import ASN1_PARSE_ERRORS
+from ofd.verification import examine_ofd
 from seals.verification import load_certificate, subject_text
 
 from .report import DocumentReport, SignatureReport
@@ -57,6 +61,13 @@ class TrustContext:
     intermediates: tuple[x509.Certificate, ...] = ()
     crls: tuple[asn1_crl.CertificateList, ...] = ()
     revocation: RevocationMode = "require"
+    #: The seal makers (制章人) whose seals this verifier accepts. A chain to an anchor is not
+    #: enough: any certificate under the anchor can sign a SESeal, and only a maker's seal
+    #: says truthfully which department holds it and who may use it.
+    seal_makers: tuple[x509.Certificate, ...] = ()
+    #: The seal registry's history of the seals this verifier's own office made: seal bytes ->
+    #: ((time, status), ...). A suspension is not in any CRL; only the registry knows it.
+    seal_histories: Mapping[bytes, tuple[tuple[datetime, str], ...]] = field(default_factory=dict)
 
     def anchor_names(self) -> tuple[str, ...]:
         return tuple(subject_text(a) for a in self.anchors)
@@ -116,14 +127,20 @@ def certificate_checks(
             passed(chain_name, f"{_path_detail(result)} at {at.isoformat()}", subject),
             passed(revocation_name, "; ".join(revocation) or "revocation not checked by policy", subject),
         ]
-    if result.code in (path.EXPIRED, path.REVOKED) and claimed is not None and claimed < at:
-        then = run(claimed, at)
+    if claimed is not None and claimed.tzinfo is None:
+        claimed = claimed.replace(tzinfo=UTC)  # a zone-less time, read as UTC as everywhere else
+    # Without a claimed time, the earliest the signature can have been made: the certificate's start.
+    earliest = claimed if claimed is not None else leaf["tbs_certificate"]["validity"]["not_before"].native
+    if result.code in (path.EXPIRED, path.REVOKED) and earliest < at:
+        then = run(earliest, at)
         if then.ok:
             code = OUT_OF_BOUNDS_NO_POE if result.code == path.EXPIRED else REVOKED_NO_POE
-            detail = (
-                f"{result.failed.detail}; valid at the claimed signing time {claimed.isoformat()}, "
-                "which nothing in the document proves"
+            when = (
+                f"at the claimed signing time {earliest.isoformat()}"
+                if claimed is not None
+                else "when issued (the signature claims no signing time)"
             )
+            detail = f"{result.failed.detail}; valid {when}, and nothing in the document proves the time"
             if code == OUT_OF_BOUNDS_NO_POE:
                 return [
                     failed(chain_name, detail, code, result.failed.subject),
@@ -134,7 +151,7 @@ def certificate_checks(
                     ),
                 ]
             return [
-                passed(chain_name, f"{_path_detail(then)} at {claimed.isoformat()}", subject),
+                passed(chain_name, f"{_path_detail(then)} at {earliest.isoformat()}", subject),
                 failed(revocation_name, detail, code, result.failed.subject),
             ]
         result = then
@@ -152,31 +169,95 @@ def certificate_checks(
     ]
 
 
+def seal_maker_check(maker_der: bytes, context: TrustContext) -> Check:
+    """The seal's maker must be one this verifier was told to trust, by certificate."""
+    maker = load_certificate(maker_der)
+    subject = subject_text(maker) if maker is not None else None
+    if maker is not None and any(maker.dump() == trusted.dump() for trusted in context.seal_makers):
+        return passed(
+            "seal-maker-trusted", "the seal maker is in this verifier's list of seal makers", subject
+        )
+    detail = (
+        f"the seal maker is not among the {len(context.seal_makers)} seal maker(s) this verifier trusts"
+        if context.seal_makers
+        else "this verifier was given no seal makers to trust (--seal-maker)"
+    )
+    return failed("seal-maker-trusted", detail, CHAIN_CONSTRAINTS_FAILURE, subject)
+
+
+def seal_status_check(seal_bytes: bytes, claimed: datetime | None, context: TrustContext) -> Check | None:
+    """For a seal of our own registry: was it in use when the signature says it was made, and
+    has it been suspended or revoked since (then, as for a revocation, the time is unproven)?"""
+    history = context.seal_histories.get(seal_bytes)
+    if not history:
+        return None
+    then = [status for at, status in history if claimed is None or at <= claimed]
+    status_then = then[-1] if then else None
+    if claimed is None or status_then != "active":
+        return failed(
+            "seal-status",
+            f"the seal registry shows the seal {status_then or 'not yet in use'} at the claimed signing time",
+            SIG_CONSTRAINTS_FAILURE,
+        )
+    since, now = history[-1]
+    if now in ("suspended", "revoked"):
+        return failed(
+            "seal-status",
+            f"the seal is {now} since {since.isoformat()}; nothing in the document proves it was used before",
+            REVOKED_NO_POE,
+        )
+    return passed("seal-status", "in use (active) in the seal registry at the claimed signing time")
+
+
 def _describe(der: bytes | None) -> dict | None:
     cert = load_certificate(der) if der else None
     if cert is None:
         return None
     tbs = cert["tbs_certificate"]
-    return {
-        "subject": subject_text(cert),
-        "issuer": _issuer_text(cert),
-        "serial": format(tbs["serial_number"].native, "X"),
-        "not_before": tbs["validity"]["not_before"].native.isoformat(),
-        "not_after": tbs["validity"]["not_after"].native.isoformat(),
-    }
+    out: dict = {"subject": subject_text(cert), "issuer": _issuer_text(cert)}
+    try:
+        out["serial"] = format(tbs["serial_number"].native, "X")
+        out["not_before"] = tbs["validity"]["not_before"].native.isoformat()
+        out["not_after"] = tbs["validity"]["not_after"].native.isoformat()
+    except ASN1_PARSE_ERRORS:
+        out["unreadable"] = "serial number or validity cannot be decoded"
+    return out
 
 
 def _issuer_text(cert: x509.Certificate) -> str:
-    from ca.validation import name_text
-    from hsm.errors import ASN1_PARSE_ERRORS
-
     try:
         return name_text(cert.issuer)
     except ASN1_PARSE_ERRORS:
         return "(undecodable issuer name)"
 
 
-def _signature_report(evidence: SignatureEvidence, context: TrustContext, at: datetime) -> SignatureReport:
+class Evidence(Protocol):
+    """What a document room says about one signature: OFD's and PDF's evidence both are this."""
+
+    format: str
+    checks: tuple[Check, ...]
+    signer_certificate: bytes | None
+    certificates: tuple[bytes, ...]
+    signing_time: datetime | None
+
+
+def _signature_report(
+    sig_id: str, evidence: Evidence, context: TrustContext, at: datetime
+) -> SignatureReport:
+    """The evidence plus what only this verifier decides (chains, makers, registry); whatever
+    goes wrong in deciding it is a failed check, never a pass or a crash."""
+    try:
+        return _judge(sig_id, evidence, context, at)
+    except Exception as exc:
+        detail = f"the signature could not be judged ({exc.__class__.__name__}: {exc})"
+        return SignatureReport(
+            id=sig_id,
+            format=evidence.format,
+            checks=(*evidence.checks, failed("format", detail, FORMAT_FAILURE)),
+        )
+
+
+def _judge(sig_id: str, evidence: Evidence, context: TrustContext, at: datetime) -> SignatureReport:
     checks = list(evidence.checks)
     checks += certificate_checks(
         evidence.signer_certificate,
@@ -187,7 +268,7 @@ def _signature_report(evidence: SignatureEvidence, context: TrustContext, at: da
         extra=evidence.certificates,
     )
     seal = None
-    if evidence.seal is not None:
+    if getattr(evidence, "seal", None) is not None:  # a seal signature (OFD Seal type)
         s = evidence.seal
         maker = load_certificate(s.maker_certificate)
         checks += certificate_checks(
@@ -198,6 +279,10 @@ def _signature_report(evidence: SignatureEvidence, context: TrustContext, at: da
             context=context,
             prefix="seal-maker-",
         )
+        checks.append(seal_maker_check(s.maker_certificate, context))
+        status = seal_status_check(s.encoded, evidence.signing_time, context)
+        if status is not None:
+            checks.append(status)
         seal = {
             "name": s.name,
             "esid": s.es_id,
@@ -215,7 +300,7 @@ def _signature_report(evidence: SignatureEvidence, context: TrustContext, at: da
             },
         }
     return SignatureReport(
-        id=evidence.entry.id,
+        id=sig_id,
         format=evidence.format,
         checks=tuple(checks),
         signer=_describe(evidence.signer_certificate),
@@ -233,7 +318,21 @@ def validate_ofd(
     return DocumentReport(
         kind="ofd",
         validation_time=at,
-        signatures=tuple(_signature_report(s, context, at) for s in evidence.signatures),
+        signatures=tuple(_signature_report(s.entry.id, s, context, at) for s in evidence.signatures),
+        checks=evidence.checks,
+        trust_anchors=context.anchor_names(),
+    )
+
+
+def validate_pdf(data: bytes, context: TrustContext, at: datetime) -> DocumentReport:
+    """Judge a PDF. Raises :class:`pdf.errors.PdfFormatError` if it is not a readable PDF."""
+    from pdf.verification import examine_pdf
+
+    evidence = examine_pdf(data)
+    return DocumentReport(
+        kind="pdf",
+        validation_time=at,
+        signatures=tuple(_signature_report(s.field_name, s, context, at) for s in evidence.signatures),
         checks=evidence.checks,
         trust_anchors=context.anchor_names(),
     )
@@ -246,5 +345,5 @@ def validate_document(
     if data[:4] == b"PK\x03\x04":
         return validate_ofd(data, context, at, known_certificates)
     if data[:5] == b"%PDF-":
-        raise UnsupportedDocument("PDF verification is not available yet")
-    raise UnsupportedDocument("not an OFD package (no ZIP signature at the start)")
+        return validate_pdf(data, context, at)
+    raise UnsupportedDocument("neither an OFD package (ZIP) nor a PDF (%PDF-) by its first bytes")

@@ -385,7 +385,9 @@ def test_leaf_without_the_purposes_key_usage(chains):
 
 def test_extended_key_usage_purposes(chains):
     assert _validate(chains, "leaf_tsa", purpose=TIME_STAMPING).ok
-    assert _validate(chains, "leaf_tsa", purpose=SEAL_SIGNING).ok
+    # A time-stamping key signs time-stamps only: no documents, no seals (review finding).
+    result = _validate(chains, "leaf_tsa", purpose=SEAL_SIGNING)
+    assert result.code == "EXTENDED_KEY_USAGE" and "another service" in result.failed.detail
     assert _validate(chains, "leaf", purpose=TIME_STAMPING).code == "EXTENDED_KEY_USAGE"
     assert _validate(chains, "leaf_tsa", purpose=OCSP_SIGNING).code == "EXTENDED_KEY_USAGE"
 

@@ -67,11 +67,18 @@ def test_our_verifier_passes_it_with_our_anchor(sealed, tmp_path):
         str(tmp_path / "crl.pem"),
         "--crl",
         str(tmp_path / "root-crl.pem"),
+        "--seal-maker",
+        str(tmp_path / "seal-makers.pem"),
         "--json",
     )
     report = json.loads(out)
     assert code == 0 and report["indication"] == "TOTAL_PASSED", out
     assert "电子证照专用章" in report["signatures"][0]["seal"]["name"]
+    # Without the seal maker the verifier cannot tell whether the seal is genuine.
+    code, out, _ = run_cli(sealed["home"], "verify", str(sealed["target"]), "--no-home", "--trust-anchor",
+                           str(tmp_path / "root.pem"), "--cert", str(tmp_path / "issuing.pem"), "--crl",
+                           str(tmp_path / "crl.pem"), "--crl", str(tmp_path / "root-crl.pem"), "--json")
+    assert code == 2 and json.loads(out)["sub_indication"] == "CHAIN_CONSTRAINTS_FAILURE"
 
 
 def _pubkey(tmp_path, cert: bytes):

@@ -472,3 +472,20 @@ def test_relative_base_locs_of_real_producers_resolve(name, signature_count):
         assert package.locate("/Doc_0/Signs/Sign_0/Seal.esl", signature) == "Doc_0/Signs/Sign_0/Seal.esl"
     assert package.locate("SignedValue.dat", "Doc_0/Signs/Sign_0/Signature.xml") == \
         "Doc_0/Signs/Sign_0/SignedValue.dat"
+
+
+def test_many_small_entries_cannot_inflate_past_the_overall_ratio():
+    import io
+    import zipfile
+
+    from ofd.errors import PackageError
+    from ofd.package import Limits, Package
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as z:
+        for n in range(40):  # each entry 1 MiB of zeros: under the per-entry floor, ~1000:1
+            z.writestr(f"Doc_0/Res/f{n}.bin", bytes(1024 * 1024 - 1))
+    data = buffer.getvalue()
+    with pytest.raises(PackageError, match="overall"):
+        Package.open(data, Limits(total_ratio_floor=16 * 1024 * 1024))
+    assert len(Package.open(data, Limits(total_ratio_floor=64 * 1024 * 1024)).names) == 40

@@ -5,6 +5,7 @@ exit code is the verdict; every sealing is in the audit log."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -132,3 +133,72 @@ def test_unknown_seal_and_missing_input(home, tmp_path):
         home, "sign", str(tmp_path / "missing.ofd"), "--seal", "1", "-o", str(tmp_path / "y.ofd")
     )
     assert code == 6
+
+
+def test_a_seal_suspended_after_signing_makes_the_document_undecided(home, licence_seal, sealed):
+    assert run_cli(home, "verify", str(sealed))[0] == 0
+    assert run_cli(home, "seal", "suspend", licence_seal, "--reason", "lost token")[0] == 0
+    try:
+        code, out, _ = run_cli(home, "verify", str(sealed), "--json")
+        report = json.loads(out)
+        assert code == 2 and report["sub_indication"] == "REVOKED_NO_POE", out
+        status = next(c for c in report["signatures"][0]["checks"] if c["name"] == "seal-status")
+        assert "suspended" in status["detail"]
+    finally:
+        assert run_cli(home, "seal", "resume", licence_seal)[0] == 0
+    assert run_cli(home, "verify", str(sealed))[0] == 0
+
+
+@pytest.fixture(scope="module")
+def notice_pdf(tmp_path_factory) -> Path:
+    from pages.model import Document, Page, Text
+    from pdf.writer import write_pdf
+
+    path = tmp_path_factory.mktemp("pdf") / "notice.pdf"
+    path.write_bytes(
+        write_pdf(Document(pages=(Page.a4([Text(20, 40, "关于启用电子证照专用章的通知", 7)]),), title="通知"))
+    )
+    return path
+
+
+def test_pdf_sealed_and_verified_on_the_command_line(home, licence_seal, notice_pdf, tmp_path):
+    sealed_pdf = tmp_path / "sealed.pdf"
+    code, _, err = run_cli(
+        home,
+        "sign",
+        str(notice_pdf),
+        "--seal",
+        licence_seal,
+        "-o",
+        str(sealed_pdf),
+        "--x",
+        "140",
+        "--y",
+        "100",
+    )
+    assert code == 0, err
+    code, out, err = run_cli(home, "verify", str(sealed_pdf), "--json")
+    report = json.loads(out)
+    assert code == 0 and report["kind"] == "pdf" and report["indication"] == "TOTAL_PASSED", out + err
+    names = {c["name"] for c in report["signatures"][0]["checks"]}
+    assert {
+        "format",
+        "byte-range",
+        "data-hash",
+        "signature",
+        "modifications",
+        "certificate-chain",
+        "revocation",
+    } <= names
+    twice = tmp_path / "twice.pdf"
+    assert (
+        run_cli(home, "sign", str(sealed_pdf), "--seal", licence_seal, "-o", str(twice), "--type", "sign")[0]
+        == 0
+    )
+    code, out, _ = run_cli(home, "verify", str(twice), "--json")
+    assert code == 0 and [s["indication"] for s in json.loads(out)["signatures"]] == ["TOTAL_PASSED"] * 2
+    tampered = tmp_path / "tampered.pdf"
+    data = sealed_pdf.read_bytes()
+    tampered.write_bytes(data.replace(b"/Title", b"/Titlf", 1))
+    code, out, _ = run_cli(home, "verify", str(tampered), "--json")
+    assert code == 1 and json.loads(out)["sub_indication"] == "HASH_FAILURE"

@@ -25,8 +25,12 @@ SIGNED = INTEROP / "signed-ofd"
 
 
 def _context(pki: Pki, *, anchors=True, crls=None, revocation="require") -> TrustContext:
-    return TrustContext(anchors=(pki.root,) if anchors else (),
-                        crls=tuple(crls) if crls is not None else (pki.crl(),), revocation=revocation)
+    return TrustContext(
+        anchors=(pki.root,) if anchors else (),
+        seal_makers=(pki.maker,),
+        crls=tuple(crls) if crls is not None else (pki.crl(),),
+        revocation=revocation,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -368,4 +372,201 @@ def test_sign_type_signature_with_gbt35275_signed_data(pki, hello):
     assert [s.indication for s in results] == ["TOTAL_PASSED"] * 2
     flipped = _entries(signed)["Doc_0/Signs/Signatures.xml"].replace(b'Type="Sign"', b'Type="Seal"')
     assert _verdict(_rewrite(signed, {"Doc_0/Signs/Signatures.xml": flipped}), _context(pki))[:2] == (
-        "TOTAL_FAILED", "FORMAT_FAILURE")
+        "TOTAL_FAILED",
+        "FORMAT_FAILURE",
+    )
+
+
+# ---- attacks found in review ----------------------------------------------------------------------
+def _rogue_seal(pki, cert, key, name="示例市人民政府公章", es_id="35010099999999") -> bytes:
+    from seals.make import SealContent, make_seal
+
+    start = NOW - timedelta(days=1)
+    content = SealContent(
+        es_id=es_id,
+        seal_type=1,
+        name=name,
+        certificates=[cert.dump()],
+        create_date=start,
+        valid_start=start,
+        valid_end=NOW + timedelta(days=20),
+        picture_type="png",
+        picture=PNG,
+        width_mm=40,
+        height_mm=40,
+    )
+    return make_seal(content, maker_certificate=cert.dump(), maker=key)
+
+
+def test_a_signer_cannot_make_its_own_seal(pki, hello):
+    forged = _rogue_seal(pki, pki.signer, pki.signer_key)
+    doc = seal_ofd(
+        hello,
+        seal=forged,
+        signer=pki.signer_key,
+        signer_certificate=pki.signer.dump(),
+        time=NOW - timedelta(hours=1),
+    )
+    indication, sub, report = _verdict(doc, _context(pki))
+    assert (indication, sub) == ("INDETERMINATE", "CHAIN_CONSTRAINTS_FAILURE")
+    assert not next(c for c in report.signatures[0].checks if c.name == "seal-maker-trusted").ok
+
+
+def test_a_time_stamping_key_neither_signs_nor_makes_seals(pki, hello):
+    from ca.certificates import build_certificate
+    from ca.names import subject_name
+    from ca.profiles import TIME_STAMPING
+
+    key = SM2PrivateKey.generate()
+    tsa = build_certificate(
+        profile=TIME_STAMPING,
+        subject=subject_name("时间戳服务"),
+        subject_key=key.public_key(),
+        signer=pki.root_key,
+        issuer=pki.root,
+        serial=77,
+        not_before=NOW - timedelta(days=2),
+        not_after=NOW + timedelta(days=30),
+    )
+    doc = seal_ofd(
+        hello,
+        seal=_rogue_seal(pki, tsa, key),
+        signer=key,
+        signer_certificate=tsa.dump(),
+        time=NOW - timedelta(hours=1),
+    )
+    context = TrustContext(anchors=(pki.root,), crls=(pki.crl(),), seal_makers=(tsa,))
+    _, _, report = _verdict(doc, context)
+    chain = next(c for c in report.signatures[0].checks if c.name == "certificate-chain")
+    assert report.indication != "TOTAL_PASSED" and not chain.ok and "another service" in chain.detail
+
+
+def test_deleting_the_first_of_two_signatures_fails(pki, twice):
+    listing = _entries(twice)["Doc_0/Signs/Signatures.xml"]
+    start = listing.index(b'<ofd:Signature ID="1"')
+    end = listing.index(b"/>", start) + 2
+    indication, sub, report = _verdict(
+        _rewrite(twice, {"Doc_0/Signs/Signatures.xml": listing[:start] + listing[end:]}), _context(pki)
+    )
+    assert (indication, sub) == ("TOTAL_FAILED", "NOT_COVERED")
+    assert any(c.name == "signature-list" and "Sign_0/Signature.xml" in c.detail for c in report.checks)
+
+
+def test_two_entries_for_one_signature(pki, hello):
+    sealed = _seal(pki, hello)
+    listing = _entries(sealed)["Doc_0/Signs/Signatures.xml"]
+    twin = listing.replace(
+        b"</ofd:Signatures>",
+        b'<ofd:Signature ID="9" Type="Seal" BaseLoc="/Doc_0/Signs/Sign_0/Signature.xml"/></ofd:Signatures>',
+    )
+    indication, sub, report = _verdict(_rewrite(sealed, {"Doc_0/Signs/Signatures.xml": twin}), _context(pki))
+    assert (indication, sub) == ("TOTAL_FAILED", "FORMAT_FAILURE") and len(report.signatures) == 1
+
+
+def _without_ofd_xml_reference(pki, hello) -> bytes:
+    """Sealed the way KingGrid and Anzhengtong do it: OFD.xml left out of the References."""
+    import ofd.sealing as sealing
+
+    original = sealing._signature_xml
+
+    def leave_out(*, references, **kw):
+        return original(references={k: v for k, v in references.items() if k != "OFD.xml"}, **kw)
+
+    sealing._signature_xml = leave_out
+    try:
+        return _seal(pki, hello)
+    finally:
+        sealing._signature_xml = original
+
+
+@pytest.mark.parametrize(
+    "smuggled",
+    [
+        b'<?xml version="1.0"?><ofd:Page xmlns:ofd="http://www.ofdspec.org/2016"><ofd:Content/></ofd:Page>',
+        b'<?xml version="1.0"?><ofd:Signatures xmlns:ofd="http://www.ofdspec.org/2016"/>',
+    ],
+)
+def test_unsigned_ofd_xml_cannot_smuggle_files_in(pki, hello, smuggled):
+    signed = _without_ofd_xml_reference(pki, hello)
+    assert _verdict(signed, _context(pki))[0] == "TOTAL_PASSED"
+    ofd_xml = (
+        _entries(signed)["OFD.xml"]
+        .decode()
+        .replace(
+            "</ofd:OFD>",
+            "<ofd:DocBody><ofd:DocRoot>Doc_0/Document.xml</ofd:DocRoot>"
+            "<ofd:Signatures>/Doc_0/Tpls/Tpl_9/Content.xml</ofd:Signatures></ofd:DocBody></ofd:OFD>",
+        )
+        .encode()
+    )
+    attacked = _rewrite(signed, {"Doc_0/Tpls/Tpl_9/Content.xml": smuggled, "OFD.xml": ofd_xml})
+    indication, sub, _ = _verdict(attacked, _context(pki))
+    assert indication == "TOTAL_FAILED" and sub in ("NOT_COVERED", "FORMAT_FAILURE")
+
+
+def test_sign_type_seal_file_is_not_exempt(pki, hello):
+    from ofd.sealing import sign_ofd
+
+    signed = sign_ofd(hello, signer=pki.signer_key, signer_certificate=pki.signer.dump(), time=NOW)
+    xml = _entries(signed)["Doc_0/Signs/Sign_0/Signature.xml"]
+    assert b"Seal" not in xml.split(b"SignedValue")[0].split(b"SignedInfo")[1]  # no Seal element written
+    extra = _rewrite(signed, {"Doc_0/Signs/Sign_0/Seal.esl": pki.other_seal})
+    assert _verdict(extra, _context(pki))[:2] == ("TOTAL_FAILED", "NOT_COVERED")
+
+
+def test_a_damaged_signature_list_is_not_an_unsigned_document(pki, hello):
+    sealed = _seal(pki, hello)
+    broken = _rewrite(
+        sealed, {"Doc_0/Signs/Signatures.xml": b"<ofd:Signatures xmlns:ofd='x'><ofd:Signature/>"}
+    )
+    assert _verdict(broken, _context(pki))[:2] == ("TOTAL_FAILED", "FORMAT_FAILURE")
+
+
+def test_hostile_time_values_are_failures_not_crashes(pki, hello):
+    sealed = _seal(pki, hello)
+    entries = _entries(sealed)
+    entries["Doc_0/Signs/Sign_0/SignedValue.dat"] = b"\x30\x03\x02\x01\x01"
+    entries["Doc_0/Signs/Sign_0/Signature.xml"] = (
+        entries["Doc_0/Signs/Sign_0/Signature.xml"]
+        .replace(b"<ofd:SignatureDateTime>", b"<ofd:SignatureDateTime>20260101000000+9900<!--")
+        .replace(b"</ofd:SignatureDateTime>", b"--></ofd:SignatureDateTime>")
+    )
+    indication, _, _ = _verdict(write_package(entries), _context(pki))
+    assert indication == "TOTAL_FAILED"
+
+
+def test_text_report_cannot_be_rewritten_by_escape_sequences():
+    from trust.report import printable
+
+    assert printable("章\x1b[6A\x1b[2KTOTAL_PASSED\u202e") == "章[6A[2KTOTAL_PASSED"
+
+
+def test_stamps_get_ids_no_part_of_the_document_uses(pki, twice):
+    from ofd.xml import duplicate_ids, parse
+
+    package = Package.open(twice)
+    roots = [parse(package.read(n), n) for n in package.names if n.endswith(".xml") and "Signatures" not in n]
+    assert duplicate_ids(*roots) == []
+
+
+def test_a_root_level_signature_list(pki, hello):
+    entries = _entries(hello)
+    entries["OFD.xml"] = entries["OFD.xml"].replace(
+        b"</ofd:DocRoot>", b"</ofd:DocRoot><ofd:Signatures>/Signatures.xml</ofd:Signatures>"
+    )
+    sealed = _seal(pki, write_package(entries))
+    assert "Sign_0/Signature.xml" in _entries(sealed)
+    assert _verdict(sealed, _context(pki))[0] == "TOTAL_PASSED"
+
+
+def test_sign_type_takes_no_stamp_position(pki, hello):
+    from ofd.sealing import sign_ofd
+
+    with pytest.raises(SealingError, match="no stamp"):
+        sign_ofd(
+            hello, signer=pki.signer_key, signer_certificate=pki.signer.dump(), placement=Placement(x=5, y=5)
+        )
+    with pytest.raises(SealingError, match="page 3"):
+        sign_ofd(
+            hello, signer=pki.signer_key, signer_certificate=pki.signer.dump(), placement=Placement(page=2)
+        )

@@ -27,10 +27,13 @@ OUT_FILE = Annotated[Path | None, typer.Option("--out", help="also write the cer
 
 def record_dict(record) -> dict:
     return {
-        "serial": record.serial, "profile": record.profile, "subject": record.subject,
+        "serial": record.serial,
+        "profile": record.profile,
+        "subject": record.subject,
         "credit_code": record.credit_code,
         "key": f"{record.key_label}/v{record.key_version}" if record.key_label else None,
-        "not_before": record.not_before.isoformat(), "not_after": record.not_after.isoformat(),
+        "not_before": record.not_before.isoformat(),
+        "not_after": record.not_after.isoformat(),
         "fingerprint_sm3": record.fingerprint,
         "status": "revoked" if record.revoked else "valid",
         "revoked_at": record.revoked_at.isoformat() if record.revoked_at else None,
@@ -52,15 +55,24 @@ def _show_record(record, as_json: bool, verb: str, out: Path | None = None) -> N
     if out is not None:
         _write(out, _certificate_pem(record))
     data = record_dict(record) | ({"written_to": str(out)} if out else {})
-    emit(data, as_json, lambda: console.print(
-        f"{verb} [bold]{record.subject}[/]\n  serial {record.serial}, profile {record.profile}, "
-        f"valid until {record.not_after:%Y-%m-%d %H:%M:%S} UTC" + (f"\n  written to {out}" if out else "")))
+    emit(
+        data,
+        as_json,
+        lambda: console.print(
+            f"{verb} [bold]{record.subject}[/]\n  serial {record.serial}, profile {record.profile}, "
+            f"valid until {record.not_after:%Y-%m-%d %H:%M:%S} UTC" + (f"\n  written to {out}" if out else "")
+        ),
+    )
 
 
 @app.command()
-def export(out: Annotated[Path, typer.Option("--out", help="directory to write into")],
-           home: HOME = None, json_: JSON = False) -> None:
-    """Write root.pem, issuing.pem, chain.pem and the current CRLs (crl.pem, root-crl.pem)."""
+def export(
+    out: Annotated[Path, typer.Option("--out", help="directory to write into")],
+    home: HOME = None,
+    json_: JSON = False,
+) -> None:
+    """Write root.pem, issuing.pem, chain.pem, seal-makers.pem and the current CRLs
+    (crl.pem, root-crl.pem)."""
     domain = TrustDomain.open(home)
     ca = domain.ca
     issuing, root = ca.issuing(), ca.root()
@@ -74,29 +86,46 @@ def export(out: Annotated[Path, typer.Option("--out", help="directory to write i
         "crl.pem": pem.armor("X509 CRL", crl.der),
         "root-crl.pem": pem.armor("X509 CRL", root_crl.der),
     }
+    makers = ca.certificates(profile="seal-maker")
+    if makers:  # relying parties accept seals from these makers only (zhengyin verify --seal-maker)
+        files["seal-makers.pem"] = b"".join(_certificate_pem(m) for m in makers)
     for name, data in files.items():
         _write(out / name, data)
-    result = {"directory": str(out.resolve()), "files": sorted(files), "root_serial": root.serial,
-              "issuing_serial": issuing.serial, "crl_number": crl.number,
-              "crl_next_update": crl.next_update.isoformat()}
-    emit(result, json_, lambda: console.print(
-        f"wrote {', '.join(sorted(files))} to [bold]{out}[/] (CRL number {crl.number}, "
-        f"next update {crl.next_update:%Y-%m-%d %H:%M} UTC)"))
+    result = {
+        "directory": str(out.resolve()),
+        "files": sorted(files),
+        "root_serial": root.serial,
+        "issuing_serial": issuing.serial,
+        "crl_number": crl.number,
+        "crl_next_update": crl.next_update.isoformat(),
+    }
+    emit(
+        result,
+        json_,
+        lambda: console.print(
+            f"wrote {', '.join(sorted(files))} to [bold]{out}[/] (CRL number {crl.number}, "
+            f"next update {crl.next_update:%Y-%m-%d %H:%M} UTC)"
+        ),
+    )
 
 
 @app.command()
 def issue(
-    profile: Annotated[str, typer.Option("--profile", help="department-signer, seal-maker, "
-                                         "time-stamping or ocsp-responder")],
+    profile: Annotated[
+        str, typer.Option("--profile", help="department-signer, seal-maker, time-stamping or ocsp-responder")
+    ],
     key: Annotated[str | None, typer.Option("--key", help="label of a key in the home's key store")] = None,
     key_version: Annotated[int | None, typer.Option("--key-version")] = None,
     csr: Annotated[Path | None, typer.Option("--csr", help="PKCS#10 request (PEM or DER)")] = None,
     cn: Annotated[str | None, typer.Option("--cn", help="common name")] = None,
     org: Annotated[str | None, typer.Option("--org", help="organisation (department) name")] = None,
     ou: Annotated[str | None, typer.Option("--ou", help="organisational unit")] = None,
-    credit_code: Annotated[str | None, typer.Option(
-        "--credit-code", help="unified social credit code (18 characters)")] = None,
-    out: OUT_FILE = None, home: HOME = None, json_: JSON = False,
+    credit_code: Annotated[
+        str | None, typer.Option("--credit-code", help="unified social credit code (18 characters)")
+    ] = None,
+    out: OUT_FILE = None,
+    home: HOME = None,
+    json_: JSON = False,
 ) -> None:
     """Issue an end-entity certificate from the issuing CA, for a store key or a CSR."""
     if csr is not None and not csr.is_file():
@@ -109,8 +138,12 @@ def issue(
     elif csr is None:
         raise InvalidRequest("a subject is needed: give --cn (and --org, --credit-code)")
     record = TrustDomain.open(home).ca.issue(
-        profile, subject, key_label=key, key_version=key_version,
-        csr=csr.read_bytes() if csr is not None else None)
+        profile,
+        subject,
+        key_label=key,
+        key_version=key_version,
+        csr=csr.read_bytes() if csr is not None else None,
+    )
     _show_record(record, json_, "issued", out)
 
 
@@ -123,54 +156,87 @@ def renew(serial: str, out: OUT_FILE = None, home: HOME = None, json_: JSON = Fa
 @app.command()
 def revoke(
     serial: str,
-    reason: Annotated[str, typer.Option("--reason", help="RFC 5280 reason, e.g. key_compromise, "
-                                        "superseded, cessation_of_operation")] = "unspecified",
-    invalidity_date: Annotated[str | None, typer.Option(
-        "--invalidity-date", help="when the key is known or suspected to have been compromised")] = None,
-    home: HOME = None, json_: JSON = False,
+    reason: Annotated[
+        str,
+        typer.Option(
+            "--reason", help="RFC 5280 reason, e.g. key_compromise, superseded, cessation_of_operation"
+        ),
+    ] = "unspecified",
+    invalidity_date: Annotated[
+        str | None,
+        typer.Option("--invalidity-date", help="when the key is known or suspected to have been compromised"),
+    ] = None,
+    home: HOME = None,
+    json_: JSON = False,
 ) -> None:
-    """Revoke a certificate for good; the next CRL lists it and OCSP answers "revoked"."""
-    record = TrustDomain.open(home).ca.revoke(
-        serial, reason, invalidity_date=parse_time_option(invalidity_date, "--invalidity-date"))
-    emit(record_dict(record), json_, lambda: console.print(
-        f"revoked [bold]{record.serial}[/] ({record.revocation_reason}); publish with `zhengyin ca crl`"))
+    """Revoke a certificate for good and publish the issuing CA's CRL at once; OCSP answers "revoked"."""
+    ca = TrustDomain.open(home).ca
+    when = parse_time_option(invalidity_date, "--invalidity-date")
+    record = ca.revoke(serial, reason, invalidity_date=when)
+    published = ca.publish_crl("root" if record.profile == "issuing-ca" else "issuing")
+    emit(
+        record_dict(record) | {"crl_number": published.number},
+        json_,
+        lambda: console.print(
+            f"revoked [bold]{record.serial}[/] ({record.revocation_reason}); CRL {published.number} published"
+        ),
+    )
 
 
 @app.command()
-def crl(out: Annotated[Path | None, typer.Option("--out", help="write the CRL (PEM) here")] = None,
-        which: Annotated[str, typer.Option("--ca", help="issuing or root")] = "issuing",
-        home: HOME = None, json_: JSON = False) -> None:
+def crl(
+    out: Annotated[Path | None, typer.Option("--out", help="write the CRL (PEM) here")] = None,
+    which: Annotated[str, typer.Option("--ca", help="issuing or root")] = "issuing",
+    home: HOME = None,
+    json_: JSON = False,
+) -> None:
     """Publish a new CRL of the issuing (or root) CA now."""
     record = TrustDomain.open(home).ca.publish_crl(which)
     if out is not None:
         _write(out, pem.armor("X509 CRL", record.der))
     entries = len(load_crl(record.der)["tbs_cert_list"]["revoked_certificates"])
-    data = {"number": record.number, "entries": entries, "this_update": record.this_update.isoformat(),
-            "next_update": record.next_update.isoformat(), "written_to": str(out) if out else None}
-    emit(data, json_, lambda: console.print(
-        f"published CRL number [bold]{record.number}[/] with {entries} entries, next update "
-        f"{record.next_update:%Y-%m-%d %H:%M} UTC" + (f"; written to {out}" if out else "")))
+    data = {
+        "number": record.number,
+        "entries": entries,
+        "this_update": record.this_update.isoformat(),
+        "next_update": record.next_update.isoformat(),
+        "written_to": str(out) if out else None,
+    }
+    emit(
+        data,
+        json_,
+        lambda: console.print(
+            f"published CRL number [bold]{record.number}[/] with {entries} entries, next update "
+            f"{record.next_update:%Y-%m-%d %H:%M} UTC" + (f"; written to {out}" if out else "")
+        ),
+    )
 
 
 @app.command("list")
-def list_certificates(profile: Annotated[str | None, typer.Option("--profile")] = None,
-                      home: HOME = None, json_: JSON = False) -> None:
+def list_certificates(
+    profile: Annotated[str | None, typer.Option("--profile")] = None, home: HOME = None, json_: JSON = False
+) -> None:
     """Every certificate this CA issued, with its status."""
     rows = [record_dict(r) for r in TrustDomain.open(home).ca.certificates(profile=profile)]
 
     def render() -> None:
         table = Table("serial", "profile", "subject", "not after", "status")
         for r in rows:
-            table.add_row(r["serial"][:16] + "…", r["profile"], r["subject"], r["not_after"][:10],
-                          r["status"])
+            table.add_row(
+                r["serial"][:16] + "…", r["profile"], r["subject"], r["not_after"][:10], r["status"]
+            )
         console.print(table)
 
     emit(rows, json_, render)
 
 
 @app.command()
-def show(serial: str, pem_: Annotated[bool, typer.Option("--pem", help="print the certificate PEM")] = False,
-         home: HOME = None, json_: JSON = False) -> None:
+def show(
+    serial: str,
+    pem_: Annotated[bool, typer.Option("--pem", help="print the certificate PEM")] = False,
+    home: HOME = None,
+    json_: JSON = False,
+) -> None:
     """One certificate's registry entry (and its PEM)."""
     record = TrustDomain.open(home).ca.find(serial)
     data = record_dict(record) | ({"pem": _certificate_pem(record).decode()} if pem_ else {})
@@ -185,17 +251,26 @@ def show(serial: str, pem_: Annotated[bool, typer.Option("--pem", help="print th
 
 
 @app.command()
-def verify(certificate: Path, at: Annotated[str | None, typer.Option("--at", help="ISO 8601 time")] = None,
-           home: HOME = None, json_: JSON = False) -> None:
+def verify(
+    certificate: Path,
+    at: Annotated[str | None, typer.Option("--at", help="ISO 8601 time")] = None,
+    home: HOME = None,
+    json_: JSON = False,
+) -> None:
     """Validate a certificate's path to this home's root, with the current CRL. Exit 1 if invalid."""
     if not certificate.is_file():
         raise InvalidRequest(f"certificate file {certificate} does not exist")
     ca = TrustDomain.open(home).ca
     issuing, root = ca.chain()
     when = parse_time_option(at, "--at")
-    result = validate_path(load_certificate(certificate.read_bytes()), trust_anchors=[root],
-                           intermediates=[issuing], at=when or utc_now(),
-                           crls=[load_crl(c.der) for c in ca.current_crls()], revocation="require")
+    result = validate_path(
+        load_certificate(certificate.read_bytes()),
+        trust_anchors=[root],
+        intermediates=[issuing],
+        at=when or utc_now(),
+        crls=[load_crl(c.der) for c in ca.current_crls()],
+        revocation="require",
+    )
     data = result.as_dict()
 
     def render() -> None:

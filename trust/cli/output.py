@@ -70,8 +70,9 @@ def _exit_code(exc: BaseException) -> int | None:
         pass
     try:
         from ofd.errors import OfdError
+        from pdf.errors import PdfError
 
-        table[:0] = [(OfdError, EXIT_BAD_INPUT)]
+        table[:0] = [((OfdError, PdfError), EXIT_BAD_INPUT)]
     except ImportError:
         pass
     for types, code in table:

@@ -1,4 +1,4 @@
-"""``zhengyin sign IN.ofd --seal ESID -o OUT.ofd``: seal an existing document (电子公文)."""
+"""``zhengyin sign IN.ofd|IN.pdf --seal ESID -o OUT``: seal an existing document (电子公文)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ MAX_DOCUMENT = 512 * 1024 * 1024
 def register(app: typer.Typer) -> None:
     @app.command("sign")
     def sign(
-        document: Annotated[Path, typer.Argument(help="the OFD document to seal")],
+        document: Annotated[Path, typer.Argument(help="the OFD or PDF document to seal")],
         seal: Annotated[str, typer.Option("--seal", help="esID of an active seal of this home")],
         out: Annotated[Path, typer.Option("-o", "--out", help="where to write the sealed document")],
         page: Annotated[int, typer.Option(help="page number, from 1", min=1)] = 1,
@@ -26,7 +26,11 @@ def register(app: typer.Typer) -> None:
         y: Annotated[float | None, typer.Option(help="stamp box top edge, mm from the page's top")] = None,
         kind: Annotated[
             str,
-            typer.Option("--type", help="seal: an SES seal signature (default); sign: GB/T 35275 SignedData"),
+            typer.Option(
+                "--type",
+                help="seal (default): OFD SES seal signature / PDF signature showing the seal; "
+                "sign: OFD GB/T 35275 SignedData / invisible PDF signature",
+            ),
         ] = "seal",
         home: HOME = None,
         json_: JSON = False,

@@ -9,6 +9,7 @@ with ``--crl``. Nothing is fetched from addresses inside the document.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -23,6 +24,7 @@ from ca.verdict import INDETERMINATE, NO_SIGNATURE_FOUND, TOTAL_FAILED, TOTAL_PA
 from ledger.config import CONFIG_FILE, load_settings
 
 from ..domain import TrustDomain
+from ..report import printable
 from ..validation import TrustContext, UnsupportedDocument, validate_document
 from .output import console, errors
 from .params import AT, HOME, JSON, parse_time_option
@@ -42,20 +44,14 @@ def _read(path: Path, what: str) -> bytes:
 
 
 def _home_trust(home: str | None) -> TrustContext:
-    """The home's CA as trust, if the home has been initialised (nothing is created here)."""
+    """The home's CA as trust, if the home has been initialised. Read-only: the CRLs are the
+    ones the CA has published (a revocation publishes at once), no key is touched."""
     settings = load_settings(home)
     if not (settings.home / CONFIG_FILE).is_file():
         return TrustContext()
     td = TrustDomain.open(home)
     try:
-        if not td.db.table_names():
-            return TrustContext()
-        ca = td.ca
-        if ca.root() is None or ca.issuing() is None:
-            return TrustContext()
-        issuing, root = ca.chain()
-        crls = tuple(load_crl(record.der) for record in ca.current_crls())
-        return TrustContext(anchors=(root,), intermediates=(issuing,), crls=crls)
+        return td.verification_trust()
     finally:
         td.close()
 
@@ -63,7 +59,7 @@ def _home_trust(home: str | None) -> TrustContext:
 def register(app: typer.Typer) -> None:
     @app.command("verify")
     def verify(
-        document: Annotated[Path, typer.Argument(help="the signed OFD file")],
+        document: Annotated[Path, typer.Argument(help="the signed OFD or PDF file")],
         trust_anchor: FILES = None,
         crl: FILES = None,
         cert: Annotated[
@@ -73,6 +69,10 @@ def register(app: typer.Typer) -> None:
                 help="other certificates: intermediates, or the signer of a signature that carries none",
             ),
         ] = None,
+        seal_maker: Annotated[
+            list[Path] | None,
+            typer.Option("--seal-maker", help="a seal maker (制章人) certificate whose seals to accept"),
+        ] = None,
         at: AT = None,
         no_home: Annotated[bool, typer.Option("--no-home", help="do not trust the home's CA")] = False,
         html: Annotated[bool, typer.Option("--html", help="print the report as HTML")] = False,
@@ -80,19 +80,23 @@ def register(app: typer.Typer) -> None:
         json_: JSON = False,
     ) -> None:
         """Validate every signature of a document; the exit code is the verdict."""
-        when = parse_time_option(at, "--at") or utc_now()
+        given = parse_time_option(at, "--at")
         context = TrustContext() if no_home else _home_trust(home)
         try:
             anchors = [c for p in trust_anchor or [] for c in load_certificates(_read(p, "trust anchor"))]
             extra = [c for p in cert or [] for c in load_certificates(_read(p, "certificate"))]
+            makers = [c for p in seal_maker or [] for c in load_certificates(_read(p, "seal maker"))]
             crls = [load_crl(_read(p, "CRL")) for p in crl or []]
         except CaError as exc:
             raise typer.BadParameter(str(exc)) from None
-        context = TrustContext(
+        context = dataclasses.replace(
+            context,
             anchors=(*context.anchors, *anchors),
             intermediates=(*context.intermediates, *extra),
             crls=(*context.crls, *crls),
+            seal_makers=(*context.seal_makers, *makers),
         )
+        when = given or utc_now()  # after the trust is loaded: CRLs published meanwhile are current
         if not document.is_file():
             errors.print(f"[bold red]error:[/] {document} is not a file", highlight=False)
             raise typer.Exit(EXIT_UNREADABLE)
@@ -103,11 +107,13 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(EXIT_UNREADABLE)
         data = document.read_bytes()
         from ofd.errors import OfdError
+        from pdf.errors import PdfError
 
         try:
             report = validate_document(data, context, when)
-        except (OfdError, UnsupportedDocument) as exc:
-            errors.print(f"[bold red]unreadable:[/] {document}: {exc}", highlight=False)
+        except (OfdError, PdfError, UnsupportedDocument) as exc:
+            errors.print(f"[bold red]unreadable:[/] {document}: {printable(str(exc))}", highlight=False,
+                         markup=False)
             raise typer.Exit(EXIT_UNREADABLE) from None
         if json_:
             import json
