@@ -28,14 +28,17 @@ def seal_document(
     placement: Placement = DEFAULT_PLACEMENT,
     kind: str = "seal",
     time: datetime | None = None,
+    certify: int | None = None,
 ) -> bytes:
     """The sealed OFD. Raises the seal office's errors when the seal may not be used now."""
     if kind not in KINDS:
         raise ValueError(f"signature kind must be one of {', '.join(KINDS)}")
     when = time or datetime.now(UTC)
+    if certify is not None and data[:5] != b"%PDF-":
+        raise ValueError("certification (DocMDP) applies to PDF documents only")
     identity = td.seals.signing_identity(es_id, when)
     if data[:5] == b"%PDF-":
-        out = _seal_pdf(data, identity, placement, kind, when)
+        out = _seal_pdf(data, identity, placement, kind, when, certify)
     elif kind == "seal":
         out = seal_ofd(
             data,
@@ -61,7 +64,8 @@ def seal_document(
         subject=f"seal:{es_id}",
         details={
             "kind": kind,
-            "format": "ofd",
+            "format": "pdf" if data[:5] == b"%PDF-" else "ofd",
+            "certify": certify,
             "signer_serial": format(serial, "X"),
             "page": placement.page + 1,
             "input_sm3": sm3(data).hex(),
@@ -72,7 +76,9 @@ def seal_document(
     return out
 
 
-def _seal_pdf(data: bytes, identity, placement: Placement, kind: str, when: datetime) -> bytes:
+def _seal_pdf(
+    data: bytes, identity, placement: Placement, kind: str, when: datetime, certify: int | None = None
+) -> bytes:
     """A PDF approval signature: the seal's picture as the widget appearance (kind "seal"), or
     an invisible signature (kind "sign"); the CMS is the same SM2 SignedData either way."""
     from pdf.signing import PdfPlacement, sign_pdf
@@ -97,4 +103,5 @@ def _seal_pdf(data: bytes, identity, placement: Placement, kind: str, when: date
         reason=f"{seal.name} 盖章",
         name=seal.name,
         time=when,
+        certify=certify,
     )

@@ -202,3 +202,21 @@ def test_pdf_sealed_and_verified_on_the_command_line(home, licence_seal, notice_
     tampered.write_bytes(data.replace(b"/Title", b"/Titlf", 1))
     code, out, _ = run_cli(home, "verify", str(tampered), "--json")
     assert code == 1 and json.loads(out)["sub_indication"] == "HASH_FAILURE"
+
+
+def test_certified_pdf_locks_the_document(home, licence_seal, notice_pdf, tmp_path):
+    certified = tmp_path / "certified.pdf"
+    code, _, err = run_cli(
+        home, "sign", str(notice_pdf), "--seal", licence_seal, "-o", str(certified), "--certify", "1"
+    )
+    assert code == 0, err
+    assert b"/DocMDP" in certified.read_bytes()
+    assert run_cli(home, "verify", str(certified))[0] == 0
+    code, _, err = run_cli(
+        home, "sign", str(certified), "--seal", licence_seal, "-o", str(tmp_path / "x.pdf")
+    )
+    assert code == 6 and "certif" in err.lower(), err
+    code, _, err = run_cli(
+        home, "sign", str(UNSIGNED), "--seal", licence_seal, "-o", str(tmp_path / "y.ofd"), "--certify", "2"
+    )
+    assert code == 6 and "PDF" in err

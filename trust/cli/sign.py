@@ -32,6 +32,16 @@ def register(app: typer.Typer) -> None:
                 "sign: OFD GB/T 35275 SignedData / invisible PDF signature",
             ),
         ] = "seal",
+        certify: Annotated[
+            int | None,
+            typer.Option(
+                "--certify",
+                min=1,
+                max=3,
+                help="PDF only: a certification (DocMDP) signature allowing no changes (1), form filling "
+                "and signing (2), or also annotations (3); only as the document's first signature",
+            ),
+        ] = None,
         home: HOME = None,
         json_: JSON = False,
     ) -> None:
@@ -46,12 +56,19 @@ def register(app: typer.Typer) -> None:
             raise fail(f"{document} is not a file", EXIT_BAD_INPUT)
         if document.stat().st_size > MAX_DOCUMENT:
             raise fail(f"{document} is larger than {MAX_DOCUMENT} bytes", EXIT_BAD_INPUT)
+        if certify is not None and document.read_bytes()[:5] != b"%PDF-":
+            raise fail("--certify applies to PDF documents only", EXIT_BAD_INPUT)
         if out.resolve() == document.resolve():
             raise fail("write the sealed document to a new file, not over its input", EXIT_BAD_INPUT)
         td = TrustDomain.open(home)
         try:
             sealed = seal_document(
-                td, document.read_bytes(), seal, placement=Placement(page=page - 1, x=x, y=y), kind=kind
+                td,
+                document.read_bytes(),
+                seal,
+                placement=Placement(page=page - 1, x=x, y=y),
+                kind=kind,
+                certify=certify,
             )
         finally:
             td.close()
