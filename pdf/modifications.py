@@ -57,14 +57,17 @@ class Change:
 
     number: int
     generation: int
-    role: str          # where the object sits, e.g. "page 1 /Contents"; "" if nothing reaches it
-    action: str        # "changed", "added", "freed", "rewritten unchanged", "unreferenced"
+    role: str  # where the object sits, e.g. "page 1 /Contents"; "" if nothing reaches it
+    action: str  # "changed", "added", "freed", "rewritten unchanged", "unreferenced"
     permitted: bool
     reason: str = ""
 
     def describe(self) -> str:
-        target = "the trailer" if (self.number, self.generation) == TRAILER else \
-            f"object {self.number} {self.generation}"
+        target = (
+            "the trailer"
+            if (self.number, self.generation) == TRAILER
+            else f"object {self.number} {self.generation}"
+        )
         role = f" ({self.role})" if self.role else ""
         return f"{target}{role} {self.action}" + (f": {self.reason}" if self.reason else "")
 
@@ -169,8 +172,11 @@ class _View:
 
         self._bfs([(TRAILER, pdf.trailer)], seeds, not_dss)
         if catalogue is not None:
-            self._bfs([(catalogue, root)], seeds,
-                      lambda parent, path: parent != catalogue or path.startswith("/DSS"))
+            self._bfs(
+                [(catalogue, root)],
+                seeds,
+                lambda parent, path: parent != catalogue or path.startswith("/DSS"),
+            )
 
     def _bfs(self, starts, seeds: dict[ObjGen, str], keep) -> None:
         queue: deque[tuple[ObjGen, pikepdf.Object]] = deque()
@@ -203,8 +209,11 @@ class _View:
             title = kid.get("/T")
             if title is None and "/Subtype" in kid:  # a widget of the parent field, not a field
                 continue
-            name = (f"{parent_name}.{title}" if parent_name and title is not None
-                    else str(title if title is not None else parent_name))
+            name = (
+                f"{parent_name}.{title}"
+                if parent_name and title is not None
+                else str(title if title is not None else parent_name)
+            )
             f = _Field(name, ft == "/Sig")
             self.fields[kid.objgen] = f
             widgets = [k for k in kid.get("/Kids", []) if isinstance(k, pikepdf.Dictionary) and "/T" not in k]
@@ -227,9 +236,12 @@ def _fingerprint(value) -> tuple:
 
 def _same_object(a, b) -> bool:
     if isinstance(a, pikepdf.Stream) or isinstance(b, pikepdf.Stream):
-        return (isinstance(a, pikepdf.Stream) and isinstance(b, pikepdf.Stream)
-                and a.stream_dict.unparse() == b.stream_dict.unparse()
-                and a.read_raw_bytes() == b.read_raw_bytes())
+        return (
+            isinstance(a, pikepdf.Stream)
+            and isinstance(b, pikepdf.Stream)
+            and a.stream_dict.unparse() == b.stream_dict.unparse()
+            and a.read_raw_bytes() == b.read_raw_bytes()
+        )
     return a.unparse(resolved=True) == b.unparse(resolved=True)
 
 
@@ -243,6 +255,9 @@ def _items(array) -> list:
     return list(array) if isinstance(array, pikepdf.Array) else []
 
 
+IMPLICIT = "implicit"  # an object that reads differently though the update's xref does not name it
+
+
 class _Judge:
     """Explains the objects one update writes; whatever stays unexplained is refused."""
 
@@ -250,8 +265,16 @@ class _Judge:
         self.old, self.new, self.revisions = old, new, revisions
         self.update = new.revision
         self.level = docmdp if docmdp is not None else 2
-        self.written: dict[ObjGen, str] = {(n, e.generation): e.kind for n, e in self.update.entries.items()
-                                           if e.kind != FREE}
+        self.written: dict[ObjGen, str] = {
+            (n, e.generation): e.kind for n, e in self.update.entries.items() if e.kind != FREE
+        }
+        # Defence in depth: what qpdf reads is what a viewer shows. Any object the signed revision
+        # reached that now reads differently was changed, whether or not this update's xref names
+        # it (an old object stream rewritten, a shadowed definition): it must be explained too.
+        if old.pdf is not None and new.pdf is not None:
+            for objgen in old.roles:
+                if objgen not in self.written and not _same_object(old.get(objgen), new.get(objgen)):
+                    self.written[objgen] = IMPLICIT
         self.explained: dict[ObjGen, str] = {}
         self.refusals: list[Change] = []
         self._refused: set[ObjGen] = set()
@@ -276,21 +299,37 @@ class _Judge:
 
     def explain_subtree(self, value, reason: str, owner: str | None = None) -> None:
         """Explain the new objects under ``value`` (and, with ``owner``, old ones only it reached)."""
-        queue = deque([value])
+
+        def owned(role: str) -> bool:
+            return owner is not None and (role == owner or role.startswith(owner + " "))
+
+        queue = deque([(value, True)])
         seen: set[ObjGen] = set()
         while queue:
-            obj = queue.popleft()
+            obj, top = queue.popleft()
             if isinstance(obj, pikepdf.Object) and obj.is_indirect:
                 objgen = obj.objgen
                 if objgen in seen:
                     continue
                 seen.add(objgen)
                 if self.old_reachable(objgen):
-                    old_role = self.old.roles[objgen]
-                    if owner is None or not (old_role == owner or old_role.startswith(owner + " ")):
+                    if not owned(self.old.roles[objgen]):
                         continue  # an old object keeps its own role; it is judged as itself
+                    # Shared with anything outside the owner (a page drawing the field's
+                    # appearance XObject): changing it changes more than the field.
+                    if not top and not all(
+                        self._within(owner, self.old.roles.get(r, ""))
+                        for r in self.old.referrers.get(objgen, ())
+                    ):
+                        continue
                 self.explain(objgen, reason)
-            queue.extend(child for _, child in _children(obj, ""))
+            queue.extend((child, False) for _, child in _children(obj, ""))
+
+    @staticmethod
+    def _within(owner: str, role: str) -> bool:
+        """``role`` is inside ``owner``'s subtree, or on the path to it (the catalogue holding a
+        direct /DSS): a referrer elsewhere (a page) means the object is shared."""
+        return role == owner or role.startswith(owner + " ") or owner.startswith(role + " ") or role == ""
 
     # -- the rules
     def run(self) -> RevisionDiff:
@@ -303,8 +342,11 @@ class _Judge:
         if self.level == 1:
             for objgen in sorted(self.written):
                 if self.old_reachable(objgen) or objgen in self.new.roles:
-                    self.refuse(objgen, "changed" if self.old_reachable(objgen) else "added",
-                                "the certification signature (DocMDP P=1) permits no change")
+                    self.refuse(
+                        objgen,
+                        "changed" if self.old_reachable(objgen) else "added",
+                        "the certification signature (DocMDP P=1) permits no change",
+                    )
         self._freed()
         self._trailer()
         self._catalogue()
@@ -317,11 +359,16 @@ class _Judge:
         for objgen in sorted(self.written):
             if objgen in self.explained:
                 if self.explained[objgen]:
-                    changes.append(Change(*objgen, self.role(objgen), self._action(objgen), True,
-                                          self.explained[objgen]))
+                    changes.append(
+                        Change(*objgen, self.role(objgen), self._action(objgen), True, self.explained[objgen])
+                    )
                 continue
-            changes.append(Change(*objgen, self.role(objgen), self._action(objgen), False,
-                                  "no rule permits this change after a signature"))
+            why = (
+                "changed without this update writing it (rewritten inside an object stream, or shadowed)"
+                if self.written[objgen] == IMPLICIT
+                else "no rule permits this change after a signature"
+            )
+            changes.append(Change(*objgen, self.role(objgen), self._action(objgen), False, why))
         return RevisionDiff(self.update.number, tuple(changes), tuple(problems))
 
     def _action(self, objgen: ObjGen) -> str:
@@ -331,19 +378,29 @@ class _Judge:
         for number in sorted(self.update.freed):
             before = entry_as_of(self.revisions, number, self.update.number - 1)
             if before is not None:
-                self.refuse((number, before[1].generation), "freed", "objects that existed when signed may "
-                            "not be deleted")
-        for (number, generation) in self.written:
+                self.refuse(
+                    (number, before[1].generation),
+                    "freed",
+                    "objects that existed when signed may not be deleted",
+                )
+        for number, generation in self.written:
             before = entry_as_of(self.revisions, number, self.update.number - 1)
-            if before is not None and before[1].generation != generation and \
-                    self.old_reachable((number, before[1].generation)):
-                self.refuse((number, before[1].generation), "replaced",
-                            f"the update reuses its number with generation {generation}")
+            if (
+                before is not None
+                and before[1].generation != generation
+                and self.old_reachable((number, before[1].generation))
+            ):
+                self.refuse(
+                    (number, before[1].generation),
+                    "replaced",
+                    f"the update reuses its number with generation {generation}",
+                )
 
     def _trailer(self) -> None:
         old, new = self.old.pdf.trailer, self.new.pdf.trailer
-        bad = [k for k in ("/Root", "/Info", "/Encrypt")
-               if _fingerprint(old.get(k)) != _fingerprint(new.get(k))]
+        bad = [
+            k for k in ("/Root", "/Info", "/Encrypt") if _fingerprint(old.get(k)) != _fingerprint(new.get(k))
+        ]
         if bad:
             self.refusals.append(Change(*TRAILER, "", "changed", False, f"{', '.join(bad)} replaced"))
 
@@ -420,8 +477,9 @@ class _Judge:
             return
         new_form = new_root.get("/AcroForm")
         old_form = old_root.get("/AcroForm") if isinstance(old_root, pikepdf.Dictionary) else None
-        form_written = (isinstance(new_form, pikepdf.Object) and new_form.is_indirect
-                        and new_form.objgen in self.written)
+        form_written = (
+            isinstance(new_form, pikepdf.Object) and new_form.is_indirect and new_form.objgen in self.written
+        )
         if form_written or _fingerprint(old_form) != _fingerprint(new_form):
             self._acroform(old_form, new_form)
         for objgen, f in self.new.fields.items():
@@ -446,10 +504,15 @@ class _Judge:
         for f in new_fields:
             if _fingerprint(f) in old_fields:
                 continue
-            if not (isinstance(f, pikepdf.Object) and f.is_indirect and f.objgen in self.new.fields
-                    and self.new.fields[f.objgen].signature):
-                self.refuse(target, "changed",
-                            "AcroForm: /Fields gained a field that is not a signature field")
+            if not (
+                isinstance(f, pikepdf.Object)
+                and f.is_indirect
+                and f.objgen in self.new.fields
+                and self.new.fields[f.objgen].signature
+            ):
+                self.refuse(
+                    target, "changed", "AcroForm: /Fields gained a field that is not a signature field"
+                )
                 return
         fields = new_form.get("/Fields")
         if objgen is not None:
@@ -464,13 +527,19 @@ class _Judge:
                 return  # a new non-signature field: the AcroForm rule refuses it
             value = new.get("/V")
             if not isinstance(value, pikepdf.Dictionary):
-                self.refuse(objgen, "added", "a signature field without a signature (its appearance could "
-                            "overlay signed content)")
+                self.refuse(
+                    objgen,
+                    "added",
+                    "a signature field without a signature (its appearance could overlay signed content)",
+                )
                 return
             if not value.is_indirect or self.old_reachable(value.objgen):
                 reused = f" (it reuses {self.role(value.objgen)})" if value.is_indirect else ""
-                self.refuse(objgen, "added",
-                            f"a signature field whose value is not a new signature dictionary{reused}")
+                self.refuse(
+                    objgen,
+                    "added",
+                    f"a signature field whose value is not a new signature dictionary{reused}",
+                )
                 return
             self.explain_subtree(new, f"signature field '{f.name}' added")
             return
@@ -479,8 +548,12 @@ class _Judge:
         label = f"{'signature ' if f.signature else ''}field '{f.name}'"
         if f.signature:
             if "/V" in old or not isinstance(new.get("/V"), pikepdf.Dictionary) or changed - FIELD_VALUE_KEYS:
-                self.refuse(objgen, "changed", f"{label}: {', '.join(sorted(changed)) or 'widget'} changed "
-                            "(only an empty signature field may be signed)")
+                self.refuse(
+                    objgen,
+                    "changed",
+                    f"{label}: {', '.join(sorted(changed)) or 'widget'} changed "
+                    "(only an empty signature field may be signed)",
+                )
                 return
             self._field_widgets(objgen, f, f"{label} signed")
             return
@@ -506,8 +579,9 @@ class _Judge:
             old_w, new_w = self.old.get(widget), self.new.get(widget)
             bad = _changed_keys(old_w, new_w) - {"/AP", "/AS"} if self.old_reachable(widget) else set()
             if bad:
-                self.refuse(widget, "changed",
-                            f"widget of field '{f.name}': {', '.join(sorted(bad))} changed")
+                self.refuse(
+                    widget, "changed", f"widget of field '{f.name}': {', '.join(sorted(bad))} changed"
+                )
                 continue
             self.explain(widget, reason)
             if new_w.get("/AP") is not None:
@@ -530,10 +604,16 @@ class _Judge:
             still = [r for r in self.new.referrers.get(objgen, ()) if r not in self.written]
             if still:
                 self.explained.pop(objgen, None)
-                names = ", ".join(f"{r[0]} {r[1]} ({self.role(r)})" if r != TRAILER else "the trailer"
-                                  for r in sorted(still))
-                self.refuse(objgen, "added", f"referenced by object(s) {names} unchanged since signing: a "
-                            "reference that led nowhere when signed now shows new content")
+                names = ", ".join(
+                    f"{r[0]} {r[1]} ({self.role(r)})" if r != TRAILER else "the trailer"
+                    for r in sorted(still)
+                )
+                self.refuse(
+                    objgen,
+                    "added",
+                    f"referenced by object(s) {names} unchanged since signing: a "
+                    "reference that led nowhere when signed now shows new content",
+                )
 
 
 class History:
@@ -558,7 +638,12 @@ class History:
                 self._diffs[key] = judge.run()
             except Exception as exc:  # pikepdf raises TypeError, UnicodeError … on
                 # malformed names and values; an update that cannot be compared is never permitted
-                self._diffs[key] = RevisionDiff(number, (), (
-                    f"revision {number} cannot be compared with revision {number - 1}: "
-                    f"{type(exc).__name__}: {exc}",))
+                self._diffs[key] = RevisionDiff(
+                    number,
+                    (),
+                    (
+                        f"revision {number} cannot be compared with revision {number - 1}: "
+                        f"{type(exc).__name__}: {exc}",
+                    ),
+                )
         return self._diffs[key]

@@ -53,11 +53,11 @@ class XrefEntry:
 
     number: int
     generation: int
-    kind: str           # FREE, IN_USE or COMPRESSED
-    offset: int = 0     # IN_USE: byte offset of ``N G obj``
-    stream: int = 0     # COMPRESSED: the object stream's number …
-    index: int = 0      # … and the object's index in it
-    section: int = 0    # offset of the section that gave the entry
+    kind: str  # FREE, IN_USE or COMPRESSED
+    offset: int = 0  # IN_USE: byte offset of ``N G obj``
+    stream: int = 0  # COMPRESSED: the object stream's number …
+    index: int = 0  # … and the object's index in it
+    section: int = 0  # offset of the section that gave the entry
 
     def describe(self) -> str:
         if self.kind == IN_USE:
@@ -79,8 +79,8 @@ class Revision:
     number: int
     start: int
     end: int
-    sections: tuple[int, ...]              # offsets of its xref sections, newest first
-    kind: str                              # "table", "stream" or "hybrid"
+    sections: tuple[int, ...]  # offsets of its xref sections, newest first
+    kind: str  # "table", "stream" or "hybrid"
     trailer: PdfDict
     entries: Mapping[int, XrefEntry]
     problems: tuple[str, ...] = ()
@@ -101,7 +101,7 @@ class _Section:
     kind: str
     trailer: PdfDict
     entries: dict[int, XrefEntry] = field(default_factory=dict)
-    end: int = 0                       # just past the section (trailer dict or endobj)
+    end: int = 0  # just past the section (trailer dict or endobj)
     problems: list[str] = field(default_factory=list)
 
 
@@ -125,8 +125,11 @@ def _read_table(data: bytes, offset: int) -> _Section:
                 raise scanner.fail(f"malformed xref table entry for object {number}")
             scanner.pos = match.end()
             value, generation, kind = int(match.group(1)), int(match.group(2)), match.group(3)
-            entries[number] = (XrefEntry(number, generation, IN_USE, offset=value, section=offset)
-                               if kind == b"n" else XrefEntry(number, generation, FREE, section=offset))
+            entries[number] = (
+                XrefEntry(number, generation, IN_USE, offset=value, section=offset)
+                if kind == b"n"
+                else XrefEntry(number, generation, FREE, section=offset)
+            )
     trailer = scanner.read_value()
     if not isinstance(trailer, PdfDict):
         raise scanner.fail("the trailer is not a dictionary")
@@ -136,7 +139,7 @@ def _read_table(data: bytes, offset: int) -> _Section:
 def _decode_stream(data: bytes, obj: ObjectAt) -> bytes:
     """The decoded data of an xref (or object) stream: FlateDecode and PNG predictors only."""
     dictionary = obj.value
-    raw = data[obj.stream[0]:obj.stream[1]]
+    raw = data[obj.stream[0] : obj.stream[1]]
     filters = dictionary.get("Filter")
     filters = [] if filters is None else filters if isinstance(filters, list) else [filters]
     parms = dictionary.get("DecodeParms")
@@ -148,13 +151,28 @@ def _decode_stream(data: bytes, obj: ObjectAt) -> bytes:
         try:
             raw = inflater.decompress(raw, MAX_XREF_STREAM)
         except zlib.error as exc:
-            raise PdfFormatError(f"object {obj.number} {obj.generation}: corrupt FlateDecode data: {exc}"
-                                 ) from exc
+            raise PdfFormatError(
+                f"object {obj.number} {obj.generation}: corrupt FlateDecode data: {exc}"
+            ) from exc
         if inflater.unconsumed_tail:
             raise PdfFormatError(f"object {obj.number}: decompresses beyond {MAX_XREF_STREAM} bytes")
     if isinstance(parms, PdfDict) and isinstance(parms.get("Predictor"), int) and parms["Predictor"] >= 10:
-        raw = _unpredict(raw, int(parms.get("Columns", 1)), int(parms.get("Colors", 1)),
-                         int(parms.get("BitsPerComponent", 8)))
+        values = [
+            parms.get(key, default)
+            for key, default in (("Columns", 1), ("Colors", 1), ("BitsPerComponent", 8))
+        ]
+        columns, colors, bits = values
+        if not (
+            all(isinstance(v, int) and not isinstance(v, bool) for v in values)
+            and 1 <= columns <= 64
+            and 1 <= colors <= 4
+            and bits in (1, 2, 4, 8, 16)
+        ):
+            raise PdfFormatError(
+                f"object {obj.number} {obj.generation}: xref stream predictor parameters "
+                f"{values} are not those of an xref stream (a few bytes per row)"
+            )
+        raw = _unpredict(raw, columns, colors, bits)
     return raw
 
 
@@ -166,7 +184,7 @@ def _unpredict(raw: bytes, columns: int, colors: int, bits: int) -> bytes:
         raise PdfFormatError("xref stream data does not divide into predictor rows")
     out, previous = bytearray(), bytearray(width)
     for i in range(0, len(raw), width + 1):
-        kind, row = raw[i], bytearray(raw[i + 1:i + 1 + width])
+        kind, row = raw[i], bytearray(raw[i + 1 : i + 1 + width])
         for x in range(width):
             left = row[x - bpp] if x >= bpp else 0
             up, corner = previous[x], previous[x - bpp] if x >= bpp else 0
@@ -193,14 +211,29 @@ def _read_xref_stream(data: bytes, offset: int) -> _Section:
     if not isinstance(d, PdfDict) or d.get("Type") != "XRef" or obj.stream is None:
         raise PdfFormatError(f"offset {offset}: object {obj.number} {obj.generation} is not an xref stream")
     widths, size = d.get("W"), d.get("Size")
-    if (not isinstance(widths, list) or len(widths) != 3 or not all(isinstance(w, int) and 0 <= w <= 8
-                                                                      for w in widths)
-            or not isinstance(size, int) or not 0 <= size <= MAX_XREF_ENTRIES):
+    if (
+        not isinstance(widths, list)
+        or len(widths) != 3
+        or not all(isinstance(w, int) and 0 <= w <= 8 for w in widths)
+        or not isinstance(size, int)
+        or not 0 <= size <= MAX_XREF_ENTRIES
+    ):
         raise PdfFormatError(f"offset {offset}: xref stream with bad /W or /Size")
     index = d.get("Index", [0, size])
-    if (not isinstance(index, list) or len(index) % 2 or not all(isinstance(i, int) and i >= 0 for i in index)
-            or sum(index[1::2]) > MAX_XREF_ENTRIES):
+    if (
+        not isinstance(index, list)
+        or len(index) % 2
+        or not all(isinstance(i, int) and i >= 0 for i in index)
+        or sum(index[1::2]) > MAX_XREF_ENTRIES
+    ):
         raise PdfFormatError(f"offset {offset}: xref stream with a bad /Index")
+    # A compressed stream can announce millions of entries in a few bytes; a real file has at most
+    # one object per few bytes of itself ("1 0 obj<<>>endobj" is 17 bytes): bound the work by that.
+    if sum(index[1::2]) > max(1024, len(data) // 8):
+        raise PdfFormatError(
+            f"offset {offset}: the xref stream announces {sum(index[1::2])} entries, more "
+            f"than a {len(data)}-byte file can hold"
+        )
     rows = _decode_stream(data, obj)
     row = sum(widths)
     if row == 0 or len(rows) < row * sum(index[1::2]):
@@ -211,7 +244,7 @@ def _read_xref_stream(data: bytes, offset: int) -> _Section:
         for number in range(first, first + count):
             fields, p = [], pos
             for w in widths:
-                fields.append(int.from_bytes(rows[p:p + w], "big"))
+                fields.append(int.from_bytes(rows[p : p + w], "big"))
                 p += w
             pos = p
             kind = fields[0] if widths[0] else 1
@@ -220,8 +253,9 @@ def _read_xref_stream(data: bytes, offset: int) -> _Section:
             elif kind == 1:
                 entries[number] = XrefEntry(number, fields[2], IN_USE, offset=fields[1], section=offset)
             elif kind == 2:
-                entries[number] = XrefEntry(number, 0, COMPRESSED, stream=fields[1], index=fields[2],
-                                            section=offset)
+                entries[number] = XrefEntry(
+                    number, 0, COMPRESSED, stream=fields[1], index=fields[2], section=offset
+                )
             # other types are "null references" (ISO 32000-1 table 18): ignored by readers
     return _Section(offset, "stream", d, entries, obj.end)
 
@@ -251,8 +285,10 @@ def _merge_hybrid(data: bytes, section: _Section, stm: int) -> None:
     for number, entry in extra.entries.items():
         mine = section.entries.get(number)
         if mine is not None and entry.kind != FREE and mine != entry:
-            section.problems.append(f"object {number}: the xref table says {mine.describe()}, its /XRefStm "
-                                    f"says {entry.describe()} (readers would disagree)")
+            section.problems.append(
+                f"object {number}: the xref table says {mine.describe()}, its /XRefStm "
+                f"says {entry.describe()} (readers would disagree)"
+            )
         if mine is None or mine.kind == FREE:
             section.entries[number] = entry
 
@@ -300,12 +336,15 @@ def _section_end(data: bytes, section: _Section, expect: int) -> tuple[int, list
         found = _EOF.search(data, section.end)
         if found is None:
             raise PdfFormatError(f"no %%EOF after the xref section at offset {section.offset}")
-        return found.end(), [f"the xref section at offset {section.offset} is not followed by "
-                             "'startxref … %%EOF'"]
+        return found.end(), [
+            f"the xref section at offset {section.offset} is not followed by 'startxref … %%EOF'"
+        ]
     problems = []
     if int(match.group(1)) != expect:
-        problems.append(f"the startxref after the xref section at {section.offset} says "
-                        f"{int(match.group(1))}, not {expect}")
+        problems.append(
+            f"the startxref after the xref section at {section.offset} says "
+            f"{int(match.group(1))}, not {expect}"
+        )
     return match.end(), problems
 
 
@@ -318,8 +357,10 @@ def _group(data: bytes, sections: list[_Section]) -> list[list[_Section]]:
             if len(groups) == 1 and len(groups[0]) == 1 and _linearized(data):
                 groups[0].append(section)
                 continue
-            raise PdfFormatError(f"the xref section at offset {section.offset} comes before the section at "
-                                 f"{groups[-1][0].offset} it updates: not an incremental update")
+            raise PdfFormatError(
+                f"the xref section at offset {section.offset} comes before the section at "
+                f"{groups[-1][0].offset} it updates: not an incremental update"
+            )
         groups.append([section])
     return groups
 
@@ -335,10 +376,21 @@ def _linearized(data: bytes) -> bool:
 
 
 def read_revisions(data: bytes) -> tuple[Revision, ...]:
-    """Every revision, oldest first; :class:`PdfFormatError` if the xref chain cannot be walked."""
+    """Every revision, oldest first; :class:`PdfFormatError` if the xref chain cannot be walked
+    (whatever in the bytes makes the walk fail: a hostile file never escapes as another error)."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise PdfFormatError(f"expected the PDF's bytes, got {type(data).__name__}")
-    data = bytes(data)
+    try:
+        return _read_revisions(bytes(data))
+    except PdfFormatError:
+        raise
+    except (ValueError, TypeError, KeyError, IndexError, OverflowError, MemoryError, RecursionError) as exc:
+        raise PdfFormatError(
+            f"the cross-reference data cannot be read: {exc.__class__.__name__}: {exc}"
+        ) from None
+
+
+def _read_revisions(data: bytes) -> tuple[Revision, ...]:
     _header(data)
     sections = _chain(data, _final_startxref(data))
     revisions: list[Revision] = []
@@ -353,16 +405,26 @@ def read_revisions(data: bytes) -> tuple[Revision, ...]:
         if any(s.offset < start for s in group) or end <= start:
             raise PdfFormatError(f"revision {number}'s xref section lies inside revision {number - 1}")
         kinds = {s.kind for s in group}
-        revision = Revision(number, start, end, tuple(s.offset for s in reversed(group)),
-                            kinds.pop() if len(kinds) == 1 else "hybrid", newest.trailer, entries)
+        revision = Revision(
+            number,
+            start,
+            end,
+            tuple(s.offset for s in reversed(group)),
+            kinds.pop() if len(kinds) == 1 else "hybrid",
+            newest.trailer,
+            entries,
+        )
         problems += _entry_problems(data, revision, revisions)
         revisions.append(replace(revision, problems=tuple(problems)))
         start = end
     return tuple(revisions)
 
 
+MAX_PROBLEMS = 100
+
+
 def _entry_problems(data: bytes, revision: Revision, earlier: list[Revision]) -> list[str]:
-    problems = []
+    problems = _BoundedList(MAX_PROBLEMS)
     size = revision.trailer.get("Size")
     for number, entry in sorted(revision.entries.items()):
         if isinstance(size, int) and number >= size and entry.kind != FREE:
@@ -371,21 +433,44 @@ def _entry_problems(data: bytes, revision: Revision, earlier: list[Revision]) ->
             header = object_header_at(data, entry.offset)
             if header is None or header[:2] != (number, entry.generation):
                 found = f"'{header[0]} {header[1]} obj'" if header else "no object"
-                problems.append(f"object {number} {entry.generation}: its xref entry points at offset "
-                                f"{entry.offset}, where {found} begins")
+                problems.append(
+                    f"object {number} {entry.generation}: its xref entry points at offset "
+                    f"{entry.offset}, where {found} begins"
+                )
             elif entry.offset < revision.start:
-                problems.append(f"object {number} {entry.generation} is re-pointed to offset {entry.offset}, "
-                                f"inside revision {_revision_at(earlier, entry.offset)} "
-                                "(an update that redefines an object without writing it)")
+                problems.append(
+                    f"object {number} {entry.generation} is re-pointed to offset {entry.offset}, "
+                    f"inside revision {_revision_at(earlier, entry.offset)} "
+                    "(an update that redefines an object without writing it)"
+                )
             elif entry.offset >= revision.end:
-                problems.append(f"object {number} {entry.generation} is placed at {entry.offset}, after the "
-                                "revision's end")
+                problems.append(
+                    f"object {number} {entry.generation} is placed at {entry.offset}, after the "
+                    "revision's end"
+                )
         elif entry.kind == COMPRESSED:
             holder = revision.entries.get(entry.stream)
             if revision.number > 1 and (holder is None or holder.kind != IN_USE):
-                problems.append(f"object {number} is re-pointed into object stream {entry.stream}, which "
-                                f"revision {revision.number} does not write")
+                problems.append(
+                    f"object {number} is re-pointed into object stream {entry.stream}, which "
+                    f"revision {revision.number} does not write"
+                )
     return problems
+
+
+class _BoundedList(list):
+    """Problems beyond the first hundred add nothing a reader needs (and cost memory)."""
+
+    def __init__(self, limit: int):
+        super().__init__()
+        self.limit, self.dropped = limit, 0
+
+    def append(self, item: str) -> None:
+        if len(self) < self.limit:
+            super().append(item)
+        elif not self.dropped:
+            self.dropped = 1
+            super().append("… and more problems of the same kind")
 
 
 def _revision_at(revisions: list[Revision], offset: int) -> int:
@@ -398,8 +483,9 @@ def revision_ending_at(revisions: tuple[Revision, ...], offset: int) -> Revision
     return next((r for r in revisions if r.end == offset), None)
 
 
-def entry_as_of(revisions: tuple[Revision, ...], number: int, revision: int
-                ) -> tuple[Revision, XrefEntry] | None:
+def entry_as_of(
+    revisions: tuple[Revision, ...], number: int, revision: int
+) -> tuple[Revision, XrefEntry] | None:
     """Where object ``number`` is as of revision ``revision``: the newest entry at or before it."""
     for rev in reversed(revisions[:revision]):
         entry = rev.entries.get(number)
@@ -408,8 +494,9 @@ def entry_as_of(revisions: tuple[Revision, ...], number: int, revision: int
     return None
 
 
-def object_as_of(data: bytes, revisions: tuple[Revision, ...], ref: Ref, revision: int
-                 ) -> tuple[Revision, ObjectAt]:
+def object_as_of(
+    data: bytes, revisions: tuple[Revision, ...], ref: Ref, revision: int
+) -> tuple[Revision, ObjectAt]:
     """The raw object ``ref`` as revision ``revision`` defines it; PdfFormatError if it cannot be read
     from its own bytes (free, compressed into an object stream, or not at its offset)."""
     found = entry_as_of(revisions, ref.number, revision)
@@ -417,14 +504,17 @@ def object_as_of(data: bytes, revisions: tuple[Revision, ...], ref: Ref, revisio
         raise PdfFormatError(f"object {ref.number} {ref.generation} is not defined in revision {revision}")
     rev, entry = found
     if entry.kind != IN_USE:
-        raise PdfFormatError(f"object {ref.number} {ref.generation} is {entry.describe()}, not written "
-                             "plainly")
+        raise PdfFormatError(
+            f"object {ref.number} {ref.generation} is {entry.describe()}, not written plainly"
+        )
     if entry.generation != ref.generation:
         raise PdfFormatError(f"object {ref.number} has generation {entry.generation}, not {ref.generation}")
     obj = read_object_at(data, entry.offset)
     if (obj.number, obj.generation) != (ref.number, ref.generation):
-        raise PdfFormatError(f"the xref entry of object {ref.number} {ref.generation} points at object "
-                             f"{obj.number} {obj.generation}")
+        raise PdfFormatError(
+            f"the xref entry of object {ref.number} {ref.generation} points at object "
+            f"{obj.number} {obj.generation}"
+        )
     return rev, obj
 
 
@@ -432,4 +522,4 @@ def open_revision(data: bytes, revision: Revision):
     """pikepdf's view of the document as of ``revision``: ``data[:revision.end]`` as a whole file."""
     import pikepdf
 
-    return pikepdf.open(io.BytesIO(data[:revision.end]))
+    return pikepdf.open(io.BytesIO(data[: revision.end]))
