@@ -21,6 +21,9 @@ class ConfigError(Exception):
     """Configuration is missing or contradictory; the message says which setting to fix."""
 
 
+DEFAULT_PUBLIC_URL = "http://localhost:8081/"  # development: the public service on this machine
+
+
 @dataclass(frozen=True)
 class Settings:
     home: Path
@@ -31,6 +34,8 @@ class Settings:
     key_passphrase_env: str | None
     crl_base_url: str | None = None  # CRLs are published as <base>/root.crl and <base>/issuing.crl
     ocsp_url: str | None = None
+    #: The public verification service's base URL, printed into every licence's QR code.
+    public_url: str = DEFAULT_PUBLIC_URL
 
     @property
     def production(self) -> bool:
@@ -105,4 +110,5 @@ def load_settings(home: str | Path | None = None,
         key_passphrase_env=env.get("ZHENGYIN_KEY_PASSPHRASE") or None,
         crl_base_url=(env.get("ZHENGYIN_CRL_BASE_URL") or ca.get("crl_base_url") or "").rstrip("/") or None,
         ocsp_url=env.get("ZHENGYIN_OCSP_URL") or ca.get("ocsp_url") or None,
+        public_url=env.get("ZHENGYIN_PUBLIC_URL") or cfg.get("public", {}).get("url") or DEFAULT_PUBLIC_URL,
     )

@@ -107,6 +107,7 @@ def run_demo(home: str | None = None) -> DemoReport:
         else:
             report.steps.append(Step("openssl", True, "skipped: the OpenSSL CLI is not installed"))
         _seal_a_notice(td, report, out)
+        _issue_licences(td, report, out)
         audit = td.audit.verify()
         report.steps.append(Step("audit chain", audit.ok, f"{audit.entries} entries"
                                  + ("" if audit.ok else f"; broken at {audit.broken_at}: {audit.problem}")))
@@ -168,3 +169,29 @@ def _seal_a_notice(td: TrustDomain, report: DemoReport, out: Path) -> None:
         report.steps.append(Step(f"verify the sealed notice ({kind.upper()}, zhengyin)",
                                  verdict.indication == "TOTAL_PASSED",
                                  f"{verdict.indication} {verdict.sub_indication or ''}".strip()))
+
+
+def _issue_licences(td: TrustDomain, report: DemoReport, out: Path) -> None:
+    """One licence of each shipped type, as a department's business system would ask for it;
+    each OFD and PDF verified, each QR code checked offline against the signer certificates."""
+    from keys_dev import domain as dev
+    from licences.qr_payload import verify_payload
+
+    from .validation import validate_document
+
+    desk, trust = td.licence_desk, td.verification_trust()
+    signers = [certificate_of(r).dump() for r in td.ca.certificates(profile="department-signer")]
+    folder = out / "licences"
+    folder.mkdir(exist_ok=True)
+    for licence_type in desk.catalogue:
+        issued = desk.issue(licence_type.code, licence_type.example, issuer_code=dev.DEMO_DEPARTMENT_CODE)
+        stem = folder / issued.identifier.replace(".", "_")
+        verdicts = []
+        for kind, data in (("ofd", issued.ofd), ("pdf", issued.pdf)):
+            stem.with_suffix(f".{kind}").write_bytes(data)
+            verdicts.append(validate_document(data, trust, utc_now()).indication)
+        qr = verify_payload(issued.qr, signers, at=utc_now())
+        ok = verdicts == ["TOTAL_PASSED", "TOTAL_PASSED"] and qr.ok
+        report.steps.append(Step(f"issue a {licence_type.name}", ok,
+                                 f"{issued.identifier}: OFD {verdicts[0]}, PDF {verdicts[1]}, "
+                                 f"QR {'verified' if qr.ok else 'NOT verified'}; {stem}.pdf"))

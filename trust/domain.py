@@ -61,6 +61,25 @@ class TrustDomain:
     def seals(self) -> SealOffice:
         return SealOffice(self.db, self.keys, self.ca, self.audit, actor=self.actor)
 
+    @cached_property
+    def licences(self):
+        """The licence library (证照库): registry rows here, documents under the home."""
+        from licences.lifecycle import LicenceLibrary
+        from licences.storage import DocumentStore
+
+        return LicenceLibrary(self.db, self.audit, DocumentStore(self.settings.home / "documents"),
+                              actor=self.actor)
+
+    @cached_property
+    def licence_desk(self):
+        """Issuing licences with this home's seals, QR codes pointing at the public service."""
+        from licences.catalogue import Catalogue
+        from licences.issuance import LicenceDesk
+
+        # The public service answers QR codes at /V/<payload> (upper case: QR alphanumeric mode).
+        base = self.settings.public_url.rstrip("/") + "/V/"
+        return LicenceDesk(Catalogue.load(), self.licences, self.seals, base_url=base)
+
     def verification_trust(self):
         """What a verifier on this home trusts: the root as anchor, the issuing CA, the CRLs the
         CA has published and its seal makers. Read-only: nothing is signed or written."""

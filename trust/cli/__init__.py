@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from . import audit, ca, keys, seal, setup, sign, verify
+from . import audit, ca, keys, licence, seal, setup, sign, verify
 from .output import run_guarded
 
 app = typer.Typer(name="zhengyin", no_args_is_help=True, add_completion=False,
@@ -18,9 +18,11 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(audit.app, name="audit")
 app.add_typer(ca.app, name="ca")
 app.add_typer(seal.app, name="seal")
+app.add_typer(licence.app, name="licence")
 setup.register(app)
 sign.register(app)
 verify.register(app)
+licence.register(app)
 
 
 def main() -> None:

@@ -75,6 +75,21 @@ def _exit_code(exc: BaseException) -> int | None:
         table[:0] = [((OfdError, PdfError), EXIT_BAD_INPUT)]
     except ImportError:
         pass
+    try:
+        from licences.catalogue import CatalogueError, IssuerNotAllowed, LicenceDataError, UnknownLicenceType
+        from licences.identifiers import IdentifierError
+        from licences.lifecycle import LicenceError, LicenceNotFound, LicenceRequestError, LicenceStateError
+        from licences.qr_payload import QrPayloadError
+
+        table[:0] = [
+            ((UnknownLicenceType, LicenceNotFound), EXIT_NOT_FOUND),
+            ((IssuerNotAllowed, LicenceStateError), EXIT_REFUSED),
+            ((LicenceDataError, IdentifierError, QrPayloadError, LicenceRequestError), EXIT_BAD_INPUT),
+            (CatalogueError, EXIT_CONFIG),
+            (LicenceError, EXIT_REFUSED),
+        ]
+    except ImportError:
+        pass
     for types, code in table:
         if isinstance(exc, types):
             return code

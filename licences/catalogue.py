@@ -1,0 +1,448 @@
+"""The catalogue of licence types (证照目录), kept as data: one folder per type.
+
+Each folder under ``licences/types/`` holds
+
+* ``type.json`` — code (the defining authority's credit code + three digits), names, the
+  defining authority, which issuers may issue it (credit codes, or ``"*"``), the holder
+  (organisation or person, and which data fields name and identify them), which field is the
+  licence number, validity (``{"years": N}`` or ``{"long_term": true}``, optionally the data
+  field that states the end date) and the page size;
+* ``schema.json`` — JSON Schema draft 2020-12 for the licence data, with Chinese titles;
+* ``layout.json`` — the template :mod:`licences.layout` reads;
+* ``example.json`` — a realistic (fictional) licence that validates.
+
+A type is checked whole when the catalogue loads — schema, layout, example and the fields
+type.json names — so a broken folder stops the service starting rather than the first
+issuance. Data validation reports every field error at once, in Chinese and English, each at
+its JSON path, because the people fixing a rejected bulk record need the whole list.
+
+Schemas may use two formats of our own besides the standard ones: ``credit-code`` (GB 32100
+check character) and ``resident-id`` (GB 11643 check character).
+"""
+
+from __future__ import annotations
+
+import ast
+import calendar
+import functools
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema.exceptions import SchemaError, ValidationError
+
+from ca.errors import InvalidRequest
+from ca.names import validate_credit_code
+
+from .identifiers import IdentifierError, validate_resident_id, validate_type_code
+from .layout import PAGE_SIZES, LayoutError, Template
+from .metadata import HolderCodeType
+
+DEFAULT_PATH = Path(__file__).parent / "types"
+FILES = ("type.json", "schema.json", "layout.json", "example.json")
+HOLDER_KINDS = ("organisation", "person")
+
+
+class CatalogueError(ValueError):
+    """A licence type folder that cannot be loaded; the message names the file and the fault."""
+
+
+class UnknownLicenceType(LookupError):
+    """No licence type has the code asked for; ``known`` lists the codes there are."""
+
+    def __init__(self, code: str, known: list[str]) -> None:
+        self.code = code
+        self.known = known
+        super().__init__(f"no licence type {code!r}; known types: {', '.join(known) or 'none'}")
+
+
+class IssuerNotAllowed(PermissionError):
+    """The department is not among the type's issuing departments."""
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One fault in licence data: where (a JSON path such as ``$.经营范围``), what, in Chinese
+    and English, and the JSON Schema keyword that caught it."""
+
+    path: str
+    message_zh: str
+    message_en: str
+    validator: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"path": self.path, "message_zh": self.message_zh, "message_en": self.message_en,
+                "validator": self.validator}
+
+
+class LicenceDataError(ValueError):
+    """Licence data that does not match its type's schema; ``errors`` holds every fault."""
+
+    def __init__(self, errors: list[FieldError]) -> None:
+        self.errors = list(errors)
+        listed = "; ".join(f"{e.path}: {e.message_zh} / {e.message_en}" for e in self.errors)
+        super().__init__(f"licence data has {len(self.errors)} error(s): {listed}")
+
+
+def _format_checker() -> FormatChecker:
+    checker = FormatChecker()  # an instance: our formats stay out of jsonschema's global one
+
+    @checker.checks("credit-code", raises=InvalidRequest)
+    def _credit(value: object) -> bool:
+        return not isinstance(value, str) or bool(validate_credit_code(value))
+
+    @checker.checks("resident-id", raises=IdentifierError)
+    def _resident(value: object) -> bool:
+        return not isinstance(value, str) or bool(validate_resident_id(value))
+
+    return checker
+
+
+FORMAT_CHECKER = _format_checker()
+
+
+@dataclass(frozen=True)
+class Holder:
+    """Who holds licences of a type, and which data fields say who they are."""
+
+    kind: str
+    name_field: str
+    code_field: str
+    code_type: HolderCodeType
+
+
+@dataclass(frozen=True)
+class Validity:
+    """``years`` from the start of validity, or long-term (``years`` None). ``until_field``
+    names a data field that states the end date (a 食品经营许可证 prints 有效期至)."""
+
+    years: int | None
+    until_field: str | None = None
+
+
+@dataclass(frozen=True)
+class LicenceType:
+    code: str
+    name: str
+    english_name: str
+    defining_authority: str
+    issuers: tuple[str, ...] | None  # None: any department ("*")
+    holder: Holder
+    licence_number_field: str
+    validity: Validity
+    page_size: str
+    schema: Mapping[str, Any] = field(repr=False)
+    template: Template = field(repr=False)
+    example: Mapping[str, Any] = field(repr=False)
+    folder: Path | None = None
+
+    @property
+    def defining_authority_code(self) -> str:
+        return self.code[:18]
+
+    @property
+    def fields(self) -> dict[str, str]:
+        """Field name -> its Chinese title, in schema order."""
+        return {name: spec.get("title", name) for name, spec in self.schema.get("properties", {}).items()}
+
+    @functools.cached_property
+    def _validator(self) -> Draft202012Validator:
+        return Draft202012Validator(self.schema, format_checker=FORMAT_CHECKER)
+
+    def errors(self, data: object) -> list[FieldError]:
+        """Every fault of ``data`` against the schema, sorted by path (empty: valid)."""
+        found = [_field_error(e, self.schema) for e in self._validator.iter_errors(data)]
+        return sorted(found, key=lambda e: (e.path, e.validator))
+
+    def validate(self, data: object) -> None:
+        """Raise LicenceDataError listing every fault of ``data``; return None when it is valid."""
+        errors = self.errors(data)
+        if errors:
+            raise LicenceDataError(errors)
+        self._check_validity_field(data)  # type: ignore[arg-type]
+
+    def may_issue(self, issuer_code: str) -> bool:
+        return self.issuers is None or issuer_code in self.issuers
+
+    def check_issuer(self, issuer_code: str) -> None:
+        """Raise IssuerNotAllowed unless the department may issue this type."""
+        if not self.may_issue(issuer_code):
+            raise IssuerNotAllowed(f"department {issuer_code} may not issue {self.name} ({self.code}); "
+                                   f"its issuers are {', '.join(self.issuers or ())}")
+
+    def holder_of(self, data: Mapping[str, Any]) -> tuple[str, str, HolderCodeType]:
+        """(holder name, holder code, code type) from valid licence data."""
+        return data[self.holder.name_field], data[self.holder.code_field], self.holder.code_type
+
+    def licence_number_of(self, data: Mapping[str, Any]) -> str:
+        return str(data[self.licence_number_field])
+
+    def valid_until(self, data: Mapping[str, Any], valid_from: date) -> date | None:
+        """The last day of validity: the data's end-date field when the type has one and the
+        data gives it, else ``valid_from`` plus the type's years less a day; None: long-term."""
+        if self.validity.until_field and data.get(self.validity.until_field):
+            return date.fromisoformat(data[self.validity.until_field])
+        if self.validity.years is None:
+            return None
+        return _add_years(valid_from, self.validity.years) - _ONE_DAY
+
+    def _check_validity_field(self, data: Mapping[str, Any]) -> None:
+        """An end date the data states may not outlast the type's period (from today at most)."""
+        name = self.validity.until_field
+        if not name or not data.get(name) or self.validity.years is None:
+            return
+        until = date.fromisoformat(data[name])
+        latest = _add_years(date.today(), self.validity.years)
+        if until > latest:
+            title = self.fields.get(name, name)
+            raise LicenceDataError([FieldError(
+                f"$.{name}",
+                f"{title}超出该类证照{self.validity.years}年的有效期上限（最迟{latest.isoformat()}）",
+                f"{name} is beyond the {self.validity.years}-year validity of this licence type "
+                f"(latest {latest.isoformat()})", "validity")])
+
+
+_ONE_DAY = date(2000, 1, 2) - date(2000, 1, 1)
+
+
+def _add_years(day: date, years: int) -> date:
+    year = day.year + years
+    return day.replace(year=year, day=min(day.day, calendar.monthrange(year, day.month)[1]))
+
+
+# -- error translation -------------------------------------------------------------------------
+
+_TYPES_ZH = {"string": "字符串", "integer": "整数", "number": "数字", "object": "对象", "array": "数组",
+             "boolean": "布尔值", "null": "空值"}
+_FORMATS_ZH = {"date": "日期（YYYY-MM-DD）", "date-time": "日期时间", "email": "电子邮箱", "uri": "网址",
+               "credit-code": "统一社会信用代码（GB 32100，含校验位）",
+               "resident-id": "居民身份证号码（GB 11643，含校验位）"}
+
+
+def _title(schema: Mapping[str, Any], error: ValidationError, prop: str | None = None) -> str:
+    if prop is not None:
+        spec = error.schema.get("properties", {}).get(prop, {}) if isinstance(error.schema, Mapping) else {}
+        return spec.get("title", prop)
+    if isinstance(error.schema, Mapping) and "title" in error.schema and error.path:
+        return error.schema["title"]
+    return str(error.path[-1]) if error.path else "数据"
+
+
+def _field_error(error: ValidationError, schema: Mapping[str, Any]) -> FieldError:
+    kind = str(error.validator)
+    value = error.validator_value
+    path = _json_path(error.absolute_path)
+    if kind == "required":
+        prop = _quoted(error.message)
+        title = _title(schema, error, prop)
+        return FieldError(_child(path, prop), f"缺少必填项“{title}”", f"{prop} is required", kind)
+    if kind == "additionalProperties":
+        extra = sorted(set(error.instance) - set(error.schema.get("properties", {}))) \
+            if isinstance(error.instance, Mapping) else []
+        names = "、".join(extra)
+        return FieldError(path, f"不允许的字段：{names}", f"unknown field(s): {', '.join(extra)}", kind)
+    title = _title(schema, error)
+    zh, en = _translate(kind, value, error, title)
+    return FieldError(path, zh, en, kind)
+
+
+def _translate(kind: str, value: Any, error: ValidationError, title: str) -> tuple[str, str]:
+    instance = error.instance
+    if kind == "type":
+        wanted = value if isinstance(value, list) else [value]
+        return (f"{title}应为{'或'.join(_TYPES_ZH.get(t, t) for t in wanted)}",
+                f"must be of type {' or '.join(wanted)}, not {type(instance).__name__}")
+    if kind == "pattern":
+        return f"{title}格式不正确（应匹配 {value}）", f"{instance!r} does not match the pattern {value}"
+    if kind == "format":
+        detail = f"：{error.cause}" if error.cause else ""
+        return (f"{title}不是有效的{_FORMATS_ZH.get(value, value)}{detail}",
+                f"{instance!r} is not a valid {value}" + (f" ({error.cause})" if error.cause else ""))
+    if kind == "enum":
+        return (f"{title}应为以下之一：{'、'.join(map(str, value))}",
+                f"{instance!r} is not one of {', '.join(map(str, value))}")
+    if kind == "const":
+        return f"{title}应为“{value}”", f"must be {value!r}"
+    if kind == "maxLength":
+        return (f"{title}最多{value}个字符（现有{len(instance)}个）",
+                f"at most {value} characters, not {len(instance)}")
+    if kind == "minLength":
+        return f"{title}至少{value}个字符", f"at least {value} characters, not {len(instance)}"
+    if kind == "minimum":
+        return f"{title}不能小于{value}", f"{instance!r} is less than the minimum {value}"
+    if kind == "maximum":
+        return f"{title}不能大于{value}", f"{instance!r} is more than the maximum {value}"
+    if kind in ("exclusiveMinimum", "exclusiveMaximum"):
+        side = "大于" if kind == "exclusiveMinimum" else "小于"
+        return f"{title}必须{side}{value}", f"{instance!r} violates {kind} {value}"
+    return f"{title}不符合要求：{error.message}", error.message
+
+
+def _quoted(message: str) -> str:
+    """The property name jsonschema quotes at the start of a 'required' message."""
+    head = message.rsplit(" is a required property", 1)[0]
+    try:
+        value = ast.literal_eval(head)
+    except (ValueError, SyntaxError):
+        return head
+    return str(value)
+
+
+def _json_path(parts) -> str:
+    """A JSONPath like ``$.经营范围`` or ``$.items[2]`` (jsonschema quotes non-ASCII names)."""
+    path = "$"
+    for part in parts:
+        path = f"{path}[{part}]" if isinstance(part, int) else _child(path, str(part))
+    return path
+
+
+def _child(path: str, prop: str) -> str:
+    return f"{path}.{prop}" if prop.isidentifier() else f"{path}[{json.dumps(prop, ensure_ascii=False)}]"
+
+
+# -- loading -----------------------------------------------------------------------------------
+
+def _read(folder: Path, name: str) -> Any:
+    path = folder / name
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CatalogueError(f"{path}: missing (a type folder holds {', '.join(FILES)})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CatalogueError(f"{path}: not valid JSON: {exc}") from None
+
+
+def _need(spec: Mapping[str, Any], key: str, where: str, kind: type | tuple[type, ...] = str) -> Any:
+    if key not in spec:
+        raise CatalogueError(f"{where}: missing {key!r}")
+    value = spec[key]
+    if not isinstance(value, kind) or (isinstance(value, str) and not value):
+        raise CatalogueError(f"{where}: {key!r} has the wrong form: {value!r}")
+    return value
+
+
+def load_type(folder: Path) -> LicenceType:
+    """One licence type from its folder; CatalogueError names what is wrong."""
+    spec = _read(folder, "type.json")
+    where = str(folder / "type.json")
+    if not isinstance(spec, dict):
+        raise CatalogueError(f"{where}: must be a JSON object")
+    code = _need(spec, "code", where)
+    try:
+        validate_type_code(code)
+    except IdentifierError as exc:
+        raise CatalogueError(f"{where}: {exc}") from None
+
+    issuers_spec = _need(spec, "issuers", where, (str, list))
+    if issuers_spec == "*":
+        issuers = None
+    elif isinstance(issuers_spec, list) and issuers_spec:
+        try:
+            issuers = tuple(validate_credit_code(c) for c in issuers_spec)
+        except InvalidRequest as exc:
+            raise CatalogueError(f"{where}: issuers: {exc}") from None
+    else:
+        raise CatalogueError(f"{where}: issuers must be \"*\" or a non-empty list of credit codes")
+
+    h = _need(spec, "holder", where, dict)
+    if h.get("kind") not in HOLDER_KINDS:
+        raise CatalogueError(f"{where}: holder.kind must be one of {', '.join(HOLDER_KINDS)}")
+    try:
+        holder = Holder(h["kind"], _need(h, "name_field", where), _need(h, "code_field", where),
+                        HolderCodeType(_need(h, "code_type", where)))
+    except ValueError:
+        raise CatalogueError(f"{where}: holder.code_type must be one of "
+                             f"{', '.join(t.value for t in HolderCodeType)}") from None
+
+    v = _need(spec, "validity", where, dict)
+    if v.get("long_term") is True and "years" not in v:
+        validity = Validity(None, v.get("until_field"))
+    elif isinstance(v.get("years"), int) and not isinstance(v["years"], bool) and 0 < v["years"] <= 100 \
+            and "long_term" not in v:
+        validity = Validity(v["years"], v.get("until_field"))
+    else:
+        raise CatalogueError(f"{where}: validity must be {{\"years\": N}} or {{\"long_term\": true}}")
+
+    page_size = _need(spec, "page_size", where)
+    if page_size not in PAGE_SIZES:
+        raise CatalogueError(f"{where}: page_size {page_size!r} is not one of {', '.join(PAGE_SIZES)}")
+
+    schema = _read(folder, "schema.json")
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as exc:
+        raise CatalogueError(f"{folder / 'schema.json'}: not a valid draft 2020-12 schema: "
+                             f"{exc.message}") from None
+    try:
+        template = Template.from_json(_read(folder, "layout.json"), page_size, str(folder / "layout.json"))
+    except LayoutError as exc:
+        raise CatalogueError(str(exc)) from None
+
+    licence_type = LicenceType(
+        code=code, name=_need(spec, "name", where), english_name=_need(spec, "english_name", where),
+        defining_authority=_need(spec, "defining_authority", where), issuers=issuers, holder=holder,
+        licence_number_field=_need(spec, "licence_number_field", where), validity=validity,
+        page_size=page_size, schema=schema, template=template, example=_read(folder, "example.json"),
+        folder=folder)
+    _check_consistent(licence_type, where)
+    return licence_type
+
+
+def _check_consistent(t: LicenceType, where: str) -> None:
+    known = set(t.fields)
+    named = [t.holder.name_field, t.holder.code_field, t.licence_number_field]
+    if t.validity.until_field:
+        named.append(t.validity.until_field)
+    named += [f.field for f in t.template.fields]
+    unknown = sorted({n for n in named if n not in known})
+    if unknown:
+        raise CatalogueError(f"{where}: names field(s) the schema lacks: {', '.join(unknown)}")
+    required = set(t.schema.get("required", ()))
+    for name in (t.holder.name_field, t.holder.code_field, t.licence_number_field):
+        if name not in required:
+            raise CatalogueError(f"{where}: {name} identifies the holder or licence, so the schema "
+                                 "must require it")
+    errors = t.errors(t.example)
+    if errors:
+        raise CatalogueError(f"{t.folder}/example.json does not validate: " +
+                             "; ".join(f"{e.path}: {e.message_en}" for e in errors))
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """The licence types a service knows, by code."""
+
+    types: Mapping[str, LicenceType]
+
+    @classmethod
+    def load(cls, path: Path | str = DEFAULT_PATH) -> Catalogue:
+        """Every type folder under ``path`` (default: the types shipped with zhengyin)."""
+        root = Path(path)
+        if not root.is_dir():
+            raise CatalogueError(f"{root}: no such catalogue directory")
+        types: dict[str, LicenceType] = {}
+        for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))):
+            licence_type = load_type(folder)
+            if licence_type.code in types:
+                raise CatalogueError(f"{folder}: code {licence_type.code} is also used by "
+                                     f"{types[licence_type.code].folder}")
+            types[licence_type.code] = licence_type
+        if not types:
+            raise CatalogueError(f"{root}: no licence types (one folder per type)")
+        return cls(types)
+
+    def get(self, code: str) -> LicenceType:
+        try:
+            return self.types[code]
+        except (KeyError, TypeError):
+            raise UnknownLicenceType(str(code), sorted(self.types)) from None
+
+    def __iter__(self) -> Iterator[LicenceType]:
+        return iter(self.types.values())
+
+    def __len__(self) -> int:
+        return len(self.types)

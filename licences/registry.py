@@ -1,0 +1,113 @@
+"""The licence library (证照库) as database rows (tables made by migration 0004).
+
+A licence row holds the metadata as issued (``metadata``), the licence data the documents
+were rendered from (``data``) and the SM3 of its signed OFD and PDF in the document store;
+the other columns index them, and ``status`` is the only thing that changes afterwards (with
+``superseded_by`` when a change or renewal replaces it). Every change of status is a row in
+``licence_event``, which the database keeps append-only, as it does the audit log.
+
+Serials are counted per issuer and licence type in ``licence_serial``: one atomic
+``INSERT … ON CONFLICT DO UPDATE … RETURNING`` per allocation on both databases, so two
+transactions can never receive the same serial. A serial allocated by a transaction that
+later fails is simply never used (gaps are allowed; reuse is not): the identifier's unique
+constraint is the last word either way.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Date, ForeignKey, Integer, String, Text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from ledger.database import Base, DatabaseError, UtcDateTime
+
+#: The most serials one call may reserve (bulk conversion reserves blocks).
+MAX_SERIAL_BLOCK = 100_000
+
+
+class LicenceRecord(Base):
+    __tablename__ = "licence"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    identifier: Mapped[str] = mapped_column(String(100), unique=True)
+    type_code: Mapped[str] = mapped_column(String(21))
+    issuer_code: Mapped[str] = mapped_column(String(18))
+    serial: Mapped[int] = mapped_column(BigInteger)
+    version: Mapped[int] = mapped_column(Integer)
+    licence_number: Mapped[str] = mapped_column(String(100))
+    holder_name: Mapped[str] = mapped_column(String(200))
+    holder_code: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(2))  # a LicenceStatus code, as recorded
+    status_changed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    valid_from: Mapped[date] = mapped_column(Date)
+    valid_until: Mapped[date | None] = mapped_column(Date)  # None: long-term (长期)
+    # ``metadata`` is taken by SQLAlchemy's declarative base; the column keeps the plain name.
+    licence_metadata: Mapped[dict[str, Any]] = mapped_column("metadata", JSON)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    ofd_sm3: Mapped[str] = mapped_column(String(64))
+    pdf_sm3: Mapped[str] = mapped_column(String(64))
+    previous_identifier: Mapped[str | None] = mapped_column(String(100), unique=True)
+    superseded_by: Mapped[str | None] = mapped_column(String(100))
+    source_id: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class LicenceEvent(Base):
+    """One act on a licence: which, from what status to what, who, when and why."""
+
+    __tablename__ = "licence_event"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    licence_id: Mapped[int] = mapped_column(ForeignKey("licence.id"))
+    from_status: Mapped[str | None] = mapped_column(String(2))
+    to_status: Mapped[str] = mapped_column(String(2))
+    act: Mapped[str] = mapped_column(String(16))
+    actor: Mapped[str] = mapped_column(String(200))
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    reason: Mapped[str | None] = mapped_column(Text)
+
+
+class SerialCounter(Base):
+    """The next serial to give out for one issuer and licence type."""
+
+    __tablename__ = "licence_serial"
+
+    issuer_code: Mapped[str] = mapped_column(String(18), primary_key=True)
+    type_code: Mapped[str] = mapped_column(String(21), primary_key=True)
+    next_serial: Mapped[int] = mapped_column(BigInteger)
+
+
+_INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+
+
+def allocate_serials(session: Session, issuer_code: str, type_code: str, count: int) -> range:
+    """Reserve ``count`` consecutive serials (from 1 up) for ``issuer_code``'s ``type_code``.
+
+    One statement reads and advances the counter under the row's lock, which is held to the
+    end of ``session``'s transaction: concurrent allocators for the same pair wait for it,
+    others do not. Allocate in a short transaction of its own (or first in a transaction) so
+    that the lock is brief and, on SQLite, the write lock is taken before any read.
+    """
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_SERIAL_BLOCK:
+        raise ValueError(f"count must be a whole number from 1 to {MAX_SERIAL_BLOCK}, not {count!r}")
+    dialect = session.get_bind().dialect.name
+    insert = _INSERTS.get(dialect)
+    if insert is None:
+        raise DatabaseError(f"serial allocation supports SQLite and PostgreSQL, not {dialect}")
+    table = SerialCounter.__table__
+    statement = (insert(table)
+                 .values(issuer_code=issuer_code, type_code=type_code, next_serial=1 + count)
+                 .on_conflict_do_update(index_elements=[table.c.issuer_code, table.c.type_code],
+                                        set_={"next_serial": table.c.next_serial + count})
+                 .returning(table.c.next_serial))
+    end = session.execute(statement).scalar_one()
+    return range(end - count, end)
+
+
+def allocate_serial(session: Session, issuer_code: str, type_code: str) -> int:
+    """The next unused serial for ``issuer_code``'s ``type_code`` (see :func:`allocate_serials`)."""
+    return allocate_serials(session, issuer_code, type_code, 1).start

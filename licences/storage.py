@@ -1,0 +1,142 @@
+"""The licence library's document store: signed OFD and PDF files, addressed by their SM3.
+
+A document is named by the SM3 of its bytes and lives at ``root/ab/cd/<64 hex>``, so the
+registry row that holds the digest also proves which bytes it means: reading checks the
+digest again, and a file damaged on disk is an error, never a document. Storing is atomic
+(a temporary file in the same directory, flushed, then ``os.replace``) and idempotent (the
+same bytes give the same name; storing them twice writes nothing new). Documents are never
+rewritten or deleted here: a licence's lifecycle changes its registry row, not its files.
+
+Digests come from outside (a URL, a registry row) and are refused unless they are exactly 64
+hexadecimal characters, so no digest can name a path outside the store.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import tempfile
+from pathlib import Path
+
+from hsm.sm3 import sm3
+
+_DIGEST = re.compile(r"[0-9a-fA-F]{64}")
+
+
+class DocumentError(Exception):
+    """Base class of the document store's errors."""
+
+
+class InvalidDigest(DocumentError, ValueError):
+    """The text given as a document digest is not 64 hexadecimal characters."""
+
+    def __init__(self, digest: object):
+        self.digest = digest
+        shown = repr(digest) if len(repr(digest)) <= 80 else repr(digest)[:77] + "..."
+        super().__init__(f"{shown} is not a document digest: expected the SM3 of the document as "
+                         "64 hexadecimal characters")
+
+
+class DocumentNotFound(DocumentError, LookupError):
+    """No document with this digest is in the store."""
+
+    def __init__(self, digest: str, path: Path):
+        self.digest, self.path = digest, path
+        super().__init__(f"document {digest} is not in the store (expected at {path})")
+
+
+class DocumentCorrupted(DocumentError):
+    """The stored file's SM3 is not its name: the file was damaged or altered on disk."""
+
+    def __init__(self, digest: str, path: Path, actual: str):
+        self.digest, self.path, self.actual = digest, path, actual
+        super().__init__(f"document {digest} at {path} is corrupted: its content hashes to {actual}; "
+                         "restore the file from a backup (its registry row names the expected SM3)")
+
+
+def check_digest(digest: object) -> str:
+    """The digest in lower case, or :class:`InvalidDigest` if it is not 64 hex characters."""
+    if not isinstance(digest, str) or not _DIGEST.fullmatch(digest):
+        raise InvalidDigest(digest)
+    return digest.lower()
+
+
+class DocumentStore:
+    """Content-addressed files under ``root`` (created on first use).
+
+    ``durable`` flushes each new file and its directory to disk before :meth:`put` returns,
+    so a registry row committed afterwards never outlives its document on a power loss.
+    """
+
+    def __init__(self, root: Path | str, *, durable: bool = True):
+        self.root = Path(root)
+        self.durable = durable
+
+    def path(self, digest: str) -> Path:
+        """Where the document with this digest is (or would be) stored."""
+        d = check_digest(digest)
+        return self.root / d[:2] / d[2:4] / d
+
+    def exists(self, digest: str) -> bool:
+        return self.path(digest).is_file()
+
+    def put(self, data: bytes) -> str:
+        """Store ``data`` and return its SM3 (hex). Storing the same bytes again is a no-op.
+
+        A file already at the digest's path that does not hold these bytes (damaged on disk)
+        is replaced by the good copy.
+        """
+        if not isinstance(data, bytes | bytearray | memoryview):
+            raise TypeError(f"a document is bytes, not {type(data).__name__}")
+        data = bytes(data)
+        digest = sm3(data).hex()
+        target = self.path(digest)
+        if self._holds(target, digest):
+            return digest
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, temp = tempfile.mkstemp(dir=target.parent, prefix=".incoming-", suffix=".part")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+                if self.durable:
+                    out.flush()
+                    os.fsync(out.fileno())
+            os.replace(temp, target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+            raise
+        if self.durable:
+            self._sync_directory(target.parent)
+        return digest
+
+    def get(self, digest: str) -> bytes:
+        """The document's bytes, after checking that they still hash to ``digest``."""
+        d = check_digest(digest)
+        target = self.path(d)
+        try:
+            data = target.read_bytes()
+        except FileNotFoundError:
+            raise DocumentNotFound(d, target) from None
+        actual = sm3(data).hex()
+        if actual != d:
+            raise DocumentCorrupted(d, target, actual)
+        return data
+
+    @staticmethod
+    def _holds(target: Path, digest: str) -> bool:
+        try:
+            return sm3(target.read_bytes()).hex() == digest
+        except FileNotFoundError:
+            return False
+
+    @staticmethod
+    def _sync_directory(directory: Path) -> None:
+        # The rename is durable only once the directory entry is; not possible on every OS.
+        with contextlib.suppress(OSError):
+            fd = os.open(directory, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
