@@ -78,9 +78,7 @@ class LicenceDesk:
             except SealNotUsable as exc:
                 problems.append(str(exc))
         detail = "; ".join(problems) or "none is active"
-        raise NoLicenceSeal(
-            issuer_code, "not-active", f"no usable 电子证照专用章 for {issuer_code}: {detail}"
-        )
+        raise NoLicenceSeal(issuer_code, detail)
 
     def issue(
         self,

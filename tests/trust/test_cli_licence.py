@@ -142,3 +142,21 @@ def test_a_payload_that_is_no_payload_is_a_negative_answer(home):
     code, out, _ = run_cli(home, "verify-qr", "HTTPS://EXAMPLE.GOV.CN/V/NOTAPAYLOAD", "--json")
     report = json.loads(out)
     assert code == 1 and report["sub_indication"] == "FORMAT_FAILURE"
+
+
+def test_no_usable_licence_seal_issues_nothing(home, types, tmp_path):
+    seals = json.loads(run_cli(home, "seal", "list", "--json")[1])
+    licence_seal = next(s["esid"] for s in seals if s["kind"] == "licence" and s["status"] == "active")
+    data = tmp_path / "d.json"
+    data.write_text(json.dumps(types[0]["example"], ensure_ascii=False), encoding="utf-8")
+    before = json.loads(run_cli(home, "licence", "list", "--json")[1])
+    assert run_cli(home, "seal", "suspend", licence_seal, "--reason", "audit")[0] == 0
+    try:
+        code, _, err = run_cli(
+            home, "licence", "issue", "--type", types[0]["code"], "--data", str(data), "--out", str(tmp_path)
+        )
+        assert code == 5 and "电子证照专用章" in err
+    finally:
+        assert run_cli(home, "seal", "resume", licence_seal)[0] == 0
+    assert json.loads(run_cli(home, "licence", "list", "--json")[1]) == before
+    assert not list(tmp_path.glob("*.pdf"))
