@@ -26,6 +26,7 @@ import ast
 import calendar
 import functools
 import json
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -154,8 +155,12 @@ class LicenceType:
         return Draft202012Validator(self.schema, format_checker=FORMAT_CHECKER)
 
     def errors(self, data: object) -> list[FieldError]:
-        """Every fault of ``data`` against the schema, sorted by path (empty: valid)."""
+        """Every fault of ``data`` against the schema, and every text the licence could not show
+        truthfully (control or direction-override characters, characters the font lacks), sorted
+        by path (empty: valid)."""
         found = [_field_error(e, self.schema) for e in self._validator.iter_errors(data)]
+        if isinstance(data, Mapping):
+            found += _text_errors(data, self.fields)
         return sorted(found, key=lambda e: (e.path, e.validator))
 
     def validate(self, data: object) -> None:
@@ -207,6 +212,33 @@ class LicenceType:
 
 
 _ONE_DAY = date(2000, 1, 2) - date(2000, 1, 1)
+
+
+#: Characters no licence value may hold: C0/C1 controls (a trailing "\n" slips past JSON Schema
+#: patterns, whose "$" also matches before a final newline), zero-width and bidi overrides.
+_INVISIBLE = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+
+
+def _text_errors(data: Mapping[str, Any], titles: Mapping[str, str]) -> list[FieldError]:
+    from pages.fonts import cjk_face
+
+    face = cjk_face()
+    out = []
+    for name, value in data.items():
+        if not isinstance(value, str):
+            continue
+        title = titles.get(name, name)
+        if _INVISIBLE.search(value):
+            out.append(FieldError(f"$.{name}", f"“{title}”含有控制字符或不可见字符",
+                                  f"{title} contains control or invisible characters", "text"))
+        elif not value.strip():
+            out.append(FieldError(f"$.{name}", f"“{title}”不能为空白", f"{title} must not be blank", "text"))
+        missing = face.missing(value)
+        if missing and not _INVISIBLE.search(missing):
+            listed = " ".join(f"U+{ord(c):04X}" for c in missing)
+            out.append(FieldError(f"$.{name}", f"“{title}”含有无法显示的字符 {listed}",
+                                  f"{title} holds characters the licence font cannot show: {listed}", "font"))
+    return out
 
 
 def _add_years(day: date, years: int) -> date:

@@ -40,10 +40,10 @@ ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 MAX_SERIAL_DIGITS = 18
 MAX_VERSION = 999
 
-_TYPE_SUFFIX = re.compile(r"\d{3}")
-_SERIAL = re.compile(rf"[1-9]\d{{0,{MAX_SERIAL_DIGITS - 1}}}")
-_VERSION = re.compile(r"\d{3}")
-_RESIDENT_ID = re.compile(r"\d{17}[\dX]")
+_TYPE_SUFFIX = re.compile(r"[0-9]{3}")
+_SERIAL = re.compile(rf"[1-9][0-9]{{0,{MAX_SERIAL_DIGITS - 1}}}")
+_VERSION = re.compile(r"[0-9]{3}")
+_RESIDENT_ID = re.compile(r"[0-9]{17}[0-9X]")
 _RESIDENT_ID_WEIGHTS = tuple(pow(2, 17 - i, 11) for i in range(17))
 
 

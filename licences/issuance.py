@@ -33,6 +33,7 @@ from seals.office import SealOffice, SigningIdentity
 from seals.picture import picture_png
 
 from .catalogue import Catalogue, LicenceType
+from .identifiers import LicenceIdentifier
 from .layout import render, seal_box
 from .lifecycle import LicenceLibrary, china_date
 from .metadata import LicenceMetadata
@@ -58,8 +59,10 @@ class NoLicenceSeal(SealRefused):
 
     def __init__(self, issuer_code: str, detail: str):
         self.issuer_code = issuer_code
-        super().__init__(f"department {issuer_code} has no usable 电子证照专用章 ({detail}); make and "
-                         "activate one (`zhengyin seal make --kind licence …`)")
+        super().__init__(
+            f"department {issuer_code} has no usable 电子证照专用章 ({detail}); make and "
+            "activate one (`zhengyin seal make --kind licence …`)"
+        )
 
 
 class LicenceDesk:
@@ -96,9 +99,20 @@ class LicenceDesk:
         licence_type.check_issuer(issuer_code)
         licence_type.validate(data)
         identity, department = self.licence_seal(issuer_code, now)
-        identifier = self.library.allocate_identifier(type_code, issuer_code)
         today = china_date(now)
         valid_until = licence_type.valid_until(data, today)
+        # The metadata's own rules (an end date before today, …) are checked on a stand-in
+        # identifier first: a refusal must not spend a serial or a signature.
+        self._metadata(
+            licence_type,
+            data,
+            LicenceIdentifier(type_code, issuer_code, 1),
+            department,
+            issuer_code,
+            today,
+            valid_until,
+        )
+        identifier = self.library.allocate_identifier(type_code, issuer_code)
         claims = QrClaims.for_licence(
             identifier.text,
             data,

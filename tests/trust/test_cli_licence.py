@@ -160,3 +160,85 @@ def test_no_usable_licence_seal_issues_nothing(home, types, tmp_path):
         assert run_cli(home, "seal", "resume", licence_seal)[0] == 0
     assert json.loads(run_cli(home, "licence", "list", "--json")[1]) == before
     assert not list(tmp_path.glob("*.pdf"))
+
+
+@pytest.mark.parametrize("field_value", ["陈志远\n", "\u200b\u200b", "陈\u202e远", "陈\U0002a6a5远"])
+def test_values_a_licence_cannot_show_truthfully_are_field_errors(home, types, tmp_path, field_value):
+    licence_type = next(t for t in types if t["name"] == "营业执照")
+    data = dict(licence_type["example"])
+    data["法定代表人"] = field_value
+    path = tmp_path / "d.json"
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    code, out, _ = run_cli(
+        home,
+        "licence",
+        "issue",
+        "--type",
+        licence_type["code"],
+        "--data",
+        str(path),
+        "--out",
+        str(tmp_path),
+        "--json",
+    )
+    assert code == 6 and any(e["path"] == "$.法定代表人" for e in json.loads(out)["errors"])
+
+
+def test_an_unwritable_output_directory_is_refused_before_issuing(home, types, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    data = tmp_path / "d.json"
+    data.write_text(json.dumps(types[0]["example"], ensure_ascii=False), encoding="utf-8")
+    before = json.loads(run_cli(home, "licence", "list", "--json")[1])
+    code, _, err = run_cli(
+        home, "licence", "issue", "--type", types[0]["code"], "--data", str(data), "--out", str(blocker)
+    )
+    assert code == 6 and "cannot write" in err
+    assert json.loads(run_cli(home, "licence", "list", "--json")[1]) == before
+
+
+def test_identifiers_take_ascii_digits_only():
+    from licences.identifiers import IdentifierError, LicenceIdentifier
+
+    good = LicenceIdentifier("11100000MB0000019L001", "11350100MB0000000Y", 11).text
+    with pytest.raises(IdentifierError):
+        LicenceIdentifier.parse(good.replace(".11.001.", ".1\u0661.001."))
+
+
+def test_a_qr_signed_by_a_revoked_key_no_longer_verifies(tmp_path, types):
+    home = tmp_path / "home"
+    assert run_cli(home, "init")[0] == 0
+    data = tmp_path / "d.json"
+    data.write_text(json.dumps(types[0]["example"], ensure_ascii=False), encoding="utf-8")
+    code, out, err = run_cli(
+        home,
+        "licence",
+        "issue",
+        "--type",
+        types[0]["code"],
+        "--data",
+        str(data),
+        "--out",
+        str(tmp_path),
+        "--json",
+    )
+    assert code == 0, err
+    qr = json.loads(out)["qr"]
+    assert run_cli(home, "verify-qr", qr)[0] == 0
+    seals = json.loads(run_cli(home, "seal", "list", "--json")[1])
+    licence_seal = next(s["esid"] for s in seals if s["kind"] == "licence")
+    assert (
+        run_cli(
+            home,
+            "seal",
+            "revoke",
+            licence_seal,
+            "--reason",
+            "key lost",
+            "--certificate-reason",
+            "key_compromise",
+        )[0]
+        == 0
+    )
+    code, out, _ = run_cli(home, "verify-qr", qr, "--json")
+    assert code == 1 and json.loads(out)["indication"] != "TOTAL_PASSED"

@@ -86,6 +86,13 @@ def issue(
     from licences.catalogue import LicenceDataError
 
     data = _read_data(data_file)
+    try:  # before issuing: a licence recorded but never handed over must not happen
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".zhengyin-write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise fail(f"cannot write into {out}: {exc.strerror or exc}", EXIT_BAD_INPUT) from None
     if issuer is None:
         from keys_dev.domain import DEMO_DEPARTMENT_CODE
 
@@ -105,7 +112,6 @@ def issue(
             raise typer.Exit(EXIT_BAD_INPUT) from None
     finally:
         td.close()
-    out.mkdir(parents=True, exist_ok=True)
     stem = issued.identifier.replace(".", "_")
     ofd_path, pdf_path = out / f"{stem}.ofd", out / f"{stem}.pdf"
     ofd_path.write_bytes(issued.ofd)
@@ -145,7 +151,7 @@ def show(identifier: str, home: HOME = None, json_: JSON = False) -> None:
 def list_(
     type_code: Annotated[str | None, typer.Option("--type")] = None,
     status: Annotated[str | None, typer.Option("--status", help="01 valid, 02 suspended, …")] = None,
-    limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+    limit: Annotated[int, typer.Option(min=1, max=500)] = 50,
     page: Annotated[int, typer.Option(min=1)] = 1,
     home: HOME = None,
     json_: JSON = False,
@@ -211,13 +217,17 @@ def register(root: typer.Typer) -> None:
         from ca.authority import certificate_of, utc_now
         from licences.qr_payload import verify_qr_report
 
-        certificates = [p.read_bytes() for p in cert or []]
+        try:
+            certificates = [p.read_bytes() for p in cert or []]
+        except OSError as exc:
+            raise fail(f"cannot read a certificate: {exc.strerror or exc}", EXIT_BAD_INPUT) from None
         if not certificates:
+            # The home's signer certificates that are not revoked: a compromised key's QR codes
+            # must not verify (a revoked signer is then simply unknown: INDETERMINATE).
             td = TrustDomain.open(home)
             try:
-                certificates = [
-                    certificate_of(r).dump() for r in td.ca.certificates(profile="department-signer")
-                ]
+                records = td.ca.certificates(profile="department-signer", include_revoked=False)
+                certificates = [certificate_of(r).dump() for r in records]
             finally:
                 td.close()
         report = verify_qr_report(text, certificates, parse_time_option(at, "--at") or utc_now())

@@ -78,13 +78,18 @@ def _exit_code(exc: BaseException) -> int | None:
     try:
         from licences.catalogue import CatalogueError, IssuerNotAllowed, LicenceDataError, UnknownLicenceType
         from licences.identifiers import IdentifierError
+        from licences.layout import LayoutError
         from licences.lifecycle import LicenceError, LicenceNotFound, LicenceRequestError, LicenceStateError
+        from licences.metadata import MetadataError
         from licences.qr_payload import QrPayloadError
+        from licences.storage import DocumentError
 
         table[:0] = [
             ((UnknownLicenceType, LicenceNotFound), EXIT_NOT_FOUND),
             ((IssuerNotAllowed, LicenceStateError), EXIT_REFUSED),
-            ((LicenceDataError, IdentifierError, QrPayloadError, LicenceRequestError), EXIT_BAD_INPUT),
+            ((LicenceDataError, IdentifierError, QrPayloadError, LicenceRequestError, MetadataError,
+              LayoutError), EXIT_BAD_INPUT),
+            (DocumentError, EXIT_FAILED),
             (CatalogueError, EXIT_CONFIG),
             (LicenceError, EXIT_REFUSED),
         ]
