@@ -118,3 +118,17 @@ def verdict(checks: Iterable[Check]) -> tuple[str, str | None]:
     if first_indeterminate is not None:
         return INDETERMINATE, first_indeterminate
     return TOTAL_PASSED, None
+
+
+class Judged:
+    """For results that carry ``checks``: the verdict derived from them, never stored beside them."""
+
+    checks: tuple[Check, ...]
+
+    @property
+    def indication(self) -> str:
+        return verdict(self.checks)[0]
+
+    @property
+    def sub_indication(self) -> str | None:
+        return verdict(self.checks)[1]

@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session
 
 from ledger.audit import AuditLog
 from ledger.database import Database
+from ledger.text import record_text
 
 from .identifiers import LicenceIdentifier
 from .metadata import LicenceMetadata, LicenceStatus
@@ -159,14 +160,7 @@ def _identifier(value: str | LicenceIdentifier) -> str:
 
 
 def _text(what: str, value: object, limit: int) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise LicenceRequestError(f"the {what} must be a non-empty text")
-    value = value.strip()
-    if len(value) > limit:
-        raise LicenceRequestError(f"the {what} is {len(value)} characters; at most {limit} are allowed")
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
-        raise LicenceRequestError(f"the {what} contains control characters; remove them")
-    return value
+    return record_text(what, value, limit, LicenceRequestError)
 
 
 def _reason(value: str | None, *, required: bool) -> str | None:

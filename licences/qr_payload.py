@@ -73,9 +73,9 @@ from ca.verdict import (
     SIG_CONSTRAINTS_FAILURE,
     SIG_CRYPTO_FAILURE,
     Check,
+    Judged,
     failed,
     passed,
-    verdict,
 )
 from hsm.curve import N
 from hsm.errors import HsmError, InvalidSignature
@@ -456,7 +456,7 @@ def _number(value: float, where: str) -> str:
 # -- verification --------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
-class QrVerification:
+class QrVerification(Judged):
     """The checks on one QR text. ``claims`` is set whenever the text could be read — they
     are the issuer's word only when ``ok``."""
 
@@ -467,14 +467,6 @@ class QrVerification:
     @property
     def ok(self) -> bool:
         return bool(self.checks) and all(check.ok for check in self.checks)
-
-    @property
-    def indication(self) -> str:
-        return verdict(self.checks)[0]
-
-    @property
-    def sub_indication(self) -> str | None:
-        return verdict(self.checks)[1]
 
     def as_dict(self) -> dict[str, Any]:
         signer = None

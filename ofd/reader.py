@@ -119,7 +119,8 @@ def _doc_body(package: Package, body: etree._Element) -> DocBody:
     except PackageError as exc:
         raise OfdFormatError(f"{OFD_XML}: DocRoot {doc_root!r} is not in the package ({exc})") from None
     signatures = child_text(body, "Signatures")
-    return DocBody(doc_root=doc_path, signatures=_path(package, signatures, OFD_XML) if signatures else None,
+    listing = reference_path(package, signatures, OFD_XML) if signatures else None
+    return DocBody(doc_root=doc_path, signatures=listing,
                    info=_doc_info(child(body, "DocInfo")), document=_document(package, doc_path))
 
 
@@ -137,13 +138,15 @@ def _doc_info(info: etree._Element | None) -> DocInfo:
                    custom_data=MappingProxyType(data))
 
 
-def _path(package: Package, ref: str, base: str | None, *, fold_case: bool = False) -> str:
+def reference_path(package: Package, ref: str, base: str | None, *, fold_case: bool = False,
+                   what: str = "reference") -> str:
     """Where ``ref`` points: the existing entry if there is one, else the resolved path (so
     a caller can report it missing). A path that climbs out of the package is an error."""
     try:
         return package.target(ref, base, fold_case=fold_case)
     except PackageError as exc:
-        raise OfdFormatError(f"{base or 'package'}: bad reference {ref!r}: {exc}") from None
+        raise OfdFormatError(f"{base or 'package'}: bad {what} {ref!r}: {exc}") from None
+
 
 
 def _document(package: Package, path: str) -> Document:
@@ -180,7 +183,7 @@ def _document(package: Package, path: str) -> Document:
         tid, base_loc = attr(template, "ID"), attr(template, "BaseLoc")
         if not tid or not base_loc:
             raise OfdFormatError(f"{path}: a TemplatePage lacks its ID or BaseLoc")
-        templates[tid] = _path(package, base_loc, path, fold_case=True)
+        templates[tid] = reference_path(package, base_loc, path, fold_case=True)
         if templates[tid] not in package:
             missing.append(templates[tid])
 
@@ -189,7 +192,7 @@ def _document(package: Package, path: str) -> Document:
     for res_ref in [*children(common, "PublicRes"), *children(common, "DocumentRes")]:
         if not (res_ref.text or "").strip():
             continue
-        res_path = _path(package, res_ref.text, path, fold_case=True)
+        res_path = reference_path(package, res_ref.text, path, fold_case=True)
         if res_path not in package:
             missing.append(res_path)
             continue
@@ -214,7 +217,7 @@ def _resources(package: Package, path: str, fonts: dict[str, FontInfo], media: d
     directory = path.rpartition("/")[0]
     if base_loc and base_loc.strip():
         # resolve() names files, so resolve a file inside the directory and drop it again
-        inside = _path(package, base_loc.strip().rstrip("/") + "/_", path)
+        inside = reference_path(package, base_loc.strip().rstrip("/") + "/_", path)
         directory = inside.rpartition("/")[0]
     anchor = f"{directory}/_" if directory else None
 
@@ -222,7 +225,7 @@ def _resources(package: Package, path: str, fonts: dict[str, FontInfo], media: d
         ref = child_text(el, what)
         if not ref:
             return None
-        found = _path(package, ref, anchor, fold_case=True)
+        found = reference_path(package, ref, anchor, fold_case=True)
         if found not in package:
             missing.append(found)
         return found

@@ -18,8 +18,9 @@ import base64
 import binascii
 from dataclasses import dataclass
 
-from .errors import OfdFormatError, PackageError
+from .errors import OfdFormatError
 from .package import Package
+from .reader import reference_path
 from .xml import attr, child, child_text, children, local_name, numbers, parse
 
 SEAL = "Seal"
@@ -79,15 +80,6 @@ def _box(text: str | None, part: str, what: str) -> tuple[float, float, float, f
     return None if text is None else numbers(text, part, what, 4)  # type: ignore[return-value]
 
 
-def _locate(package: Package, ref: str, base: str, part: str, what: str) -> str:
-    """Where ``ref`` points; a reference to a file that is not there is kept (resolved) so
-    the verifier can say which signed file is missing."""
-    try:
-        return package.target(ref, base)
-    except PackageError as exc:
-        raise OfdFormatError(f"{part}: {what} {ref!r}: {exc}") from exc
-
-
 def read_signature_list(package: Package, path: str) -> SignatureList:
     """Signatures.xml at ``path`` (already resolved from OFD.xml's DocBody)."""
     root = parse(package.read(path), path)
@@ -110,7 +102,7 @@ def read_signature_list(package: Package, path: str) -> SignatureList:
                 type=written or SEAL,
                 type_written=written,
                 base_loc=base_loc,
-                path=_locate(package, base_loc, path, path, "BaseLoc"),
+                path=reference_path(package, base_loc, path, what="BaseLoc"),
             )
         )
     return SignatureList(path=path, max_sign_id=child_text(root, "MaxSignId"), entries=tuple(entries))
@@ -142,7 +134,9 @@ def read_signature_file(package: Package, entry: SignatureEntry) -> SignatureFil
                 digest = base64.b64decode(value, validate=True)
             except (binascii.Error, ValueError) as exc:
                 raise OfdFormatError(f"{part}: CheckValue of {file_ref} is not base64") from exc
-            references.append(Reference(file_ref, _locate(package, file_ref, part, part, "FileRef"), digest))
+            references.append(
+                Reference(file_ref, reference_path(package, file_ref, part, what="FileRef"), digest)
+            )
     stamps = tuple(
         StampAnnot(
             attr(s, "ID"),
@@ -163,6 +157,6 @@ def read_signature_file(package: Package, entry: SignatureEntry) -> SignatureFil
         check_method=check_method,
         references=tuple(references),
         stamp_annots=stamps,
-        seal_path=_locate(package, seal_loc, part, part, "Seal BaseLoc") if seal_loc else None,
-        signed_value_path=_locate(package, signed_value, part, part, "SignedValue"),
+        seal_path=reference_path(package, seal_loc, part, what="Seal BaseLoc") if seal_loc else None,
+        signed_value_path=reference_path(package, signed_value, part, what="SignedValue"),
     )

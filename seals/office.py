@@ -34,6 +34,7 @@ from hsm.keystore import KeyState, KeyStore, Signer
 from hsm.sm3 import sm3
 from ledger.audit import AuditLog
 from ledger.database import Database
+from ledger.text import record_text
 
 from .lifecycle import (
     LIVE,
@@ -86,14 +87,7 @@ def signer_label(es_id: str, index: int = 0) -> str:
 
 
 def _text(what: str, value: object, limit: int) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise SealRequestError(f"the {what} must be a non-empty text")
-    value = value.strip()
-    if len(value) > limit:
-        raise SealRequestError(f"the {what} is {len(value)} characters; at most {limit} are allowed")
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
-        raise SealRequestError(f"the {what} contains control characters; remove them")
-    return value
+    return record_text(what, value, limit, SealRequestError)
 
 
 def _reason(value: str | None) -> str | None:

@@ -66,12 +66,20 @@ def load_certificate(der: bytes) -> x509.Certificate | None:
     return cert
 
 
-def subject_text(cert: x509.Certificate) -> str:
-    """The subject as text, or a placeholder when the producer's encoding defeats decoding."""
+def _name(cert: x509.Certificate, which: str) -> str:
+    """A name as text, or a placeholder when the producer's encoding defeats decoding."""
     try:
-        return name_text(cert.subject)
+        return name_text(getattr(cert, which))
     except ASN1_PARSE_ERRORS:
-        return "(undecodable subject name)"
+        return f"(undecodable {which} name)"
+
+
+def subject_text(cert: x509.Certificate) -> str:
+    return _name(cert, "subject")
+
+
+def issuer_text(cert: x509.Certificate) -> str:
+    return _name(cert, "issuer")
 
 
 def certificate_subject(der: bytes) -> str | None:

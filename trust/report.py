@@ -23,6 +23,7 @@ from ca.verdict import (
     TOTAL_FAILED,
     TOTAL_PASSED,
     Check,
+    Judged,
     verdict,
 )
 
@@ -55,21 +56,13 @@ def check_dict(check: Check) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
-class SignatureReport:
+class SignatureReport(Judged):
     id: str
     format: str
     checks: tuple[Check, ...]
     signer: dict[str, Any] | None = None
     seal: dict[str, Any] | None = None
     signing_time: datetime | None = None
-
-    @property
-    def indication(self) -> str:
-        return verdict(self.checks)[0]
-
-    @property
-    def sub_indication(self) -> str | None:
-        return verdict(self.checks)[1]
 
     def as_dict(self) -> dict[str, Any]:
         return {

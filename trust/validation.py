@@ -25,7 +25,7 @@ from asn1crypto import crl as asn1_crl
 from asn1crypto import x509
 
 from ca import validation as path
-from ca.validation import Purpose, RevocationMode, name_text, validate_path
+from ca.validation import Purpose, RevocationMode, validate_path
 from ca.verdict import (
     CHAIN_CONSTRAINTS_FAILURE,
     EXPIRED,
@@ -44,7 +44,7 @@ from ca.verdict import (
 )
 from hsm.errors import ASN1_PARSE_ERRORS
 from ofd.verification import examine_ofd
-from seals.verification import load_certificate, subject_text
+from seals.verification import issuer_text, load_certificate, subject_text
 
 from .report import DocumentReport, SignatureReport
 
@@ -214,7 +214,7 @@ def _describe(der: bytes | None) -> dict | None:
     if cert is None:
         return None
     tbs = cert["tbs_certificate"]
-    out: dict = {"subject": subject_text(cert), "issuer": _issuer_text(cert)}
+    out: dict = {"subject": subject_text(cert), "issuer": issuer_text(cert)}
     try:
         out["serial"] = format(tbs["serial_number"].native, "X")
         out["not_before"] = tbs["validity"]["not_before"].native.isoformat()
@@ -222,13 +222,6 @@ def _describe(der: bytes | None) -> dict | None:
     except ASN1_PARSE_ERRORS:
         out["unreadable"] = "serial number or validity cannot be decoded"
     return out
-
-
-def _issuer_text(cert: x509.Certificate) -> str:
-    try:
-        return name_text(cert.issuer)
-    except ASN1_PARSE_ERRORS:
-        return "(undecodable issuer name)"
 
 
 class Evidence(Protocol):
