@@ -6,7 +6,9 @@ Each folder under ``licences/types/`` holds
   defining authority, which issuers may issue it (credit codes, or ``"*"``), the holder
   (organisation or person, and which data fields name and identify them), which field is the
   licence number, validity (``{"years": N}`` or ``{"long_term": true}``, optionally the data
-  field that states the end date) and the page size;
+  field that states the end date as an ISO date, ``until_field``, or as a term of operation
+  such as ``2019年06月18日至2039年06月17日`` or ``…至长期``, ``term_field``, and the field the
+  term must start on, ``term_start_field``, e.g. 成立日期) and the page size;
 * ``schema.json`` — JSON Schema draft 2020-12 for the licence data, with Chinese titles;
 * ``layout.json`` — the template :mod:`licences.layout` reads;
 * ``example.json`` — a realistic (fictional) licence that validates.
@@ -18,18 +20,28 @@ its JSON path, because the people fixing a rejected bulk record need the whole l
 
 Schemas may use two formats of our own besides the standard ones: ``credit-code`` (GB 32100
 check character) and ``resident-id`` (GB 11643 check character).
+
+Dates
+-----
+A licence's issue date is the day it is issued (China time), and a field printed with the
+issue date (发证日期) may only be left out or give that day — except in a conversion of a
+legacy licence (存量转换, ``conversion=True``), whose stated 发证日期 (not after today) *is* its
+issue date: printed, in the metadata, and the start of its validity. A period of N years
+counts its first day: it ends on :func:`last_day` (the day before the anniversary). Validity
+that has already ended is a field error, so an expired legacy licence is not issued as valid.
+A field printed with the issuing authority (发证机关, 登记机关) may only be left out or name
+the issuing department, as its seal and metadata do.
 """
 
 from __future__ import annotations
 
 import ast
-import calendar
 import functools
 import json
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +54,7 @@ from ca.names import validate_credit_code
 from .identifiers import IdentifierError, validate_resident_id, validate_type_code
 from .layout import PAGE_SIZES, LayoutError, Template
 from .metadata import HolderCodeType
+from .states import china_today
 
 DEFAULT_PATH = Path(__file__).parent / "types"
 FILES = ("type.json", "schema.json", "layout.json", "example.json")
@@ -119,10 +132,33 @@ class Holder:
 @dataclass(frozen=True)
 class Validity:
     """``years`` from the start of validity, or long-term (``years`` None). ``until_field``
-    names a data field that states the end date (a 食品经营许可证 prints 有效期至)."""
+    names a data field that states the end date (a 食品经营许可证 prints 有效期至);
+    ``term_field`` one that states the whole term (a 营业执照's 营业期限, which may be 长期),
+    ``term_start_field`` the field a term with a start must start on (成立日期)."""
 
     years: int | None
     until_field: str | None = None
+    term_field: str | None = None
+    term_start_field: str | None = None
+
+
+_TERM_DATE = r"(\d{4})年(\d{2})月(\d{2})日"
+_TERM = re.compile(rf"长期|{_TERM_DATE}至(?:{_TERM_DATE}|长期)")
+
+
+def parse_term(text: str) -> tuple[date | None, date | None]:
+    """(start, last day) of a term such as ``2019年06月18日至2039年06月17日``; ``长期`` (or
+    ``…至长期``) has no last day, a bare ``长期`` no start either. ValueError for anything else,
+    a date that does not exist included."""
+    match = _TERM.fullmatch(text) if isinstance(text, str) else None
+    if match is None:
+        raise ValueError(f"{text!r} is not a term like 2019年06月18日至2039年06月17日 or …至长期")
+    parts = match.groups()
+    start = date(*map(int, parts[:3])) if parts[0] else None
+    end = date(*map(int, parts[3:])) if parts[3] else None  # a date that does not exist: ValueError
+    if start and end and end < start:
+        raise ValueError(f"the term {text} ends before it starts")
+    return start, end
 
 
 @dataclass(frozen=True)
@@ -163,12 +199,66 @@ class LicenceType:
             found += _text_errors(data, self.fields)
         return sorted(found, key=lambda e: (e.path, e.validator))
 
-    def validate(self, data: object) -> None:
-        """Raise LicenceDataError listing every fault of ``data``; return None when it is valid."""
+    @property
+    def issue_date_fields(self) -> tuple[str, ...]:
+        """The fields printed with the issue date when the data leaves them out (发证日期)."""
+        return tuple(box.field for box in self.template.fields if box.default == "$issue_date")
+
+    @property
+    def issuer_name_fields(self) -> tuple[str, ...]:
+        """The fields printed with the issuing department's name when the data leaves them out
+        (发证机关, 登记机关)."""
+        return tuple(box.field for box in self.template.fields if box.default == "$issuer_name")
+
+    def validate(self, data: object, today: date | None = None, *, conversion: bool = False,
+                 issuer_name: str | None = None) -> None:
+        """Raise LicenceDataError listing every fault of ``data`` for a licence issued on
+        ``today`` (China date; default today in China) by the department ``issuer_name`` (not
+        checked when None); return None when it is valid.
+
+        An issue-date field (发证日期) may be left out — the issue date is printed — or give
+        that very date: a licence must not print another date than its metadata. In a
+        ``conversion`` of a legacy licence it may give its historical issue date instead (see
+        :meth:`issue_date`). An issuing-authority field may be left out or name ``issuer_name``."""
+        today = today or china_today()
         errors = self.errors(data)
         if errors:
             raise LicenceDataError(errors)
-        self._check_validity_field(data)  # type: ignore[arg-type]
+        assert isinstance(data, Mapping)
+        errors = self._issue_date_errors(data, today, conversion)
+        if not errors:
+            errors = self._validity_errors(data, self.issue_date(data, today, conversion=conversion), today)
+        if issuer_name is not None:
+            errors += self._issuer_name_errors(data, issuer_name)
+        if errors:
+            raise LicenceDataError(sorted(errors, key=lambda e: (e.path, e.validator)))
+
+    def issue_date(self, data: Mapping[str, Any], today: date, *, conversion: bool = False) -> date:
+        """The licence's issue date (and first day of validity) for valid ``data`` issued on
+        ``today``: ``today`` — or, in a conversion, the historical 发证日期 the data states."""
+        if conversion:
+            for name in self.issue_date_fields:
+                if data.get(name):
+                    return date.fromisoformat(data[name])
+        return today
+
+    def without_carried_dates(self, data: Mapping[str, Any], previous: Mapping[str, Any]) -> dict[str, Any]:
+        """``data`` for a new version, less an issue date carried over unchanged from the
+        previous version's data (the new version prints its own issue date)."""
+        out = dict(data)
+        for name in self.issue_date_fields:
+            if name in out and name in previous and out[name] == previous[name]:
+                del out[name]
+        return out
+
+    def renewal_data(self, previous: Mapping[str, Any], today: date) -> dict[str, Any]:
+        """The previous version's data for a renewal on ``today`` with no new data: the issue
+        date left to the new version and, for a type whose data states its end date, the end
+        of a fresh full period from ``today`` (:func:`last_day`; the document prints it)."""
+        out = {name: value for name, value in previous.items() if name not in self.issue_date_fields}
+        if self.validity.until_field and self.validity.years is not None:
+            out[self.validity.until_field] = last_day(today, self.validity.years).isoformat()
+        return out
 
     def may_issue(self, issuer_code: str) -> bool:
         return self.issuers is None or issuer_code in self.issuers
@@ -187,31 +277,126 @@ class LicenceType:
         return str(data[self.licence_number_field])
 
     def valid_until(self, data: Mapping[str, Any], valid_from: date) -> date | None:
-        """The last day of validity: the data's end-date field when the type has one and the
-        data gives it, else ``valid_from`` plus the type's years less a day; None: long-term."""
+        """The last day of validity: the data's term (营业期限: its last day, None for 长期) or
+        end-date field when the type has one and the data gives it, else the last day of the
+        type's years from ``valid_from`` (:func:`last_day`); None: long-term."""
+        if self.validity.term_field and data.get(self.validity.term_field):
+            return parse_term(data[self.validity.term_field])[1]
         if self.validity.until_field and data.get(self.validity.until_field):
             return date.fromisoformat(data[self.validity.until_field])
         if self.validity.years is None:
             return None
-        return _add_years(valid_from, self.validity.years) - _ONE_DAY
+        return last_day(valid_from, self.validity.years)
 
-    def _check_validity_field(self, data: Mapping[str, Any]) -> None:
-        """An end date the data states may not outlast the type's period (from today at most)."""
-        name = self.validity.until_field
-        if not name or not data.get(name) or self.validity.years is None:
-            return
-        until = date.fromisoformat(data[name])
-        latest = _add_years(date.today(), self.validity.years)
-        if until > latest:
+    def _issue_date_errors(self, data: Mapping[str, Any], today: date, conversion: bool) -> list[FieldError]:
+        out = []
+        stated = set()
+        for name in self.issue_date_fields:
+            value = data.get(name)
+            if value in (None, ""):
+                continue
             title = self.fields.get(name, name)
-            raise LicenceDataError([FieldError(
-                f"$.{name}",
-                f"{title}超出该类证照{self.validity.years}年的有效期上限（最迟{latest.isoformat()}）",
-                f"{name} is beyond the {self.validity.years}-year validity of this licence type "
-                f"(latest {latest.isoformat()})", "validity")])
+            if not conversion:
+                if value != today.isoformat():
+                    out.append(FieldError(
+                        f"$.{name}", f"{title}应为签发当日{today.isoformat()}（可不填，由签发时填入）",
+                        f"{name} must be the day of issue, {today.isoformat()} (leave it out and it is "
+                        "filled in)", "issue-date"))
+                continue
+            stated.add(value)
+            if date.fromisoformat(value) > today:  # well-formed: the schema checked it
+                out.append(FieldError(
+                    f"$.{name}", f"{title}{value}晚于今天{today.isoformat()}：存量证照的发证日期不能在将来",
+                    f"{name} {value} is after today, {today.isoformat()}: a converted licence was issued "
+                    "in the past", "issue-date"))
+        if len(stated) > 1:
+            out.append(FieldError("$", "各发证日期字段不一致", "the issue-date fields give different dates",
+                                  "issue-date"))
+        return out
+
+    def _validity_errors(self, data: Mapping[str, Any], start: date, today: date) -> list[FieldError]:
+        """For a licence whose validity starts on ``start`` (its issue date) and that is issued
+        ``today``: a stated end date must not outlast the type's period from ``start``; a
+        stated term must be a real one that started by ``start`` (on the start field, when the
+        type names one); and the validity, however it comes, must not have ended."""
+        out: list[FieldError] = []
+        years = self.validity.years
+        name = self.validity.until_field
+        if name and data.get(name):
+            title = self.fields.get(name, name)
+            until = date.fromisoformat(data[name])
+            if years is not None and until > last_day(start, years):
+                latest = last_day(start, years)
+                out.append(FieldError(
+                    f"$.{name}", f"{title}超出该类证照{years}年的有效期上限（最迟{latest.isoformat()}）",
+                    f"{name} is beyond the {years}-year validity of this licence type "
+                    f"(latest {latest.isoformat()})", "validity"))
+            elif until < today:
+                out.append(_ended(name, title, until))
+            return out
+        name = self.validity.term_field
+        if name and data.get(name):
+            title = self.fields.get(name, name)
+            try:
+                begins, end = parse_term(data[name])
+            except ValueError as exc:
+                return [FieldError(f"$.{name}", f"{title}不是有效的期限（日期不存在或止日早于起日）",
+                                   f"{name}: {exc}", "validity")]
+            if end is not None and end < today:
+                out.append(_ended(name, title, end))
+            if begins is not None and begins > start:
+                out.append(FieldError(
+                    f"$.{name}", f"{title}起始日{begins.isoformat()}晚于发证日期{start.isoformat()}",
+                    f"{name} starts on {begins.isoformat()}, after the issue date {start.isoformat()}",
+                    "validity"))
+            opening = self.validity.term_start_field
+            if begins is not None and opening and data.get(opening) and data[opening] != begins.isoformat():
+                out.append(FieldError(
+                    f"$.{name}", f"{title}应自{self.fields.get(opening, opening)}{data[opening]}起算，"
+                    f"而非{begins.isoformat()}",
+                    f"{name} must start on {opening} {data[opening]}, not {begins.isoformat()}", "validity"))
+            return out
+        end = self.valid_until(data, start)
+        if end is not None and end < today:
+            field_name = next((f for f in self.issue_date_fields if data.get(f)), None)
+            path = f"$.{field_name}" if field_name else "$"
+            since, until = start.isoformat(), end.isoformat()
+            out.append(FieldError(
+                path, f"自发证日期{since}起{years}年的有效期已于{until}届满，不能签发为有效证照",
+                f"the {years}-year validity from the issue date {since} ended on {until}: "
+                "an expired licence is not issued as valid", "validity"))
+        return out
+
+    def _issuer_name_errors(self, data: Mapping[str, Any], issuer_name: str) -> list[FieldError]:
+        out = []
+        for name in self.issuer_name_fields:
+            value = data.get(name)
+            if value not in (None, "") and value != issuer_name:
+                title = self.fields.get(name, name)
+                out.append(FieldError(
+                    f"$.{name}", f"{title}应为签发部门“{issuer_name}”（可不填，由签发时填入）",
+                    f"{name} must name the issuing department, {issuer_name} (leave it out and it is "
+                    "filled in)", "issuer-name"))
+        return out
 
 
-_ONE_DAY = date(2000, 1, 2) - date(2000, 1, 1)
+def _ended(name: str, title: str, end: date) -> FieldError:
+    return FieldError(f"$.{name}", f"{title}已于{end.isoformat()}届满，不能签发为有效证照",
+                      f"{name} ended on {end.isoformat()}: an expired licence is not issued as valid",
+                      "validity")
+
+
+def last_day(start: date, years: int) -> date:
+    """The last day of a period of ``years`` years whose first day is ``start``: the day before
+    its anniversary, the anniversary of 29 February in a common year being 1 March. A
+    five-year licence issued on 2024-05-20 is valid to 2029-05-19; one issued on 2024-02-29 to
+    2029-02-28, like one issued on 2024-03-01 (not a day less)."""
+    year = start.year + years
+    try:
+        anniversary = start.replace(year=year)
+    except ValueError:  # 29 February, and the year has none
+        anniversary = date(year, 3, 1)
+    return anniversary - timedelta(days=1)
 
 
 #: Characters no licence value may hold: C0/C1 controls (a trailing "\n" slips past JSON Schema
@@ -239,11 +424,6 @@ def _text_errors(data: Mapping[str, Any], titles: Mapping[str, str]) -> list[Fie
             out.append(FieldError(f"$.{name}", f"“{title}”含有无法显示的字符 {listed}",
                                   f"{title} holds characters the licence font cannot show: {listed}", "font"))
     return out
-
-
-def _add_years(day: date, years: int) -> date:
-    year = day.year + years
-    return day.replace(year=year, day=min(day.day, calendar.monthrange(year, day.month)[1]))
 
 
 # -- error translation -------------------------------------------------------------------------
@@ -391,13 +571,18 @@ def load_type(folder: Path) -> LicenceType:
                              f"{', '.join(t.value for t in HolderCodeType)}") from None
 
     v = _need(spec, "validity", where, dict)
+    fields = (v.get("until_field"), v.get("term_field"), v.get("term_start_field"))
     if v.get("long_term") is True and "years" not in v:
-        validity = Validity(None, v.get("until_field"))
+        validity = Validity(None, *fields)
     elif isinstance(v.get("years"), int) and not isinstance(v["years"], bool) and 0 < v["years"] <= 100 \
             and "long_term" not in v:
-        validity = Validity(v["years"], v.get("until_field"))
+        validity = Validity(v["years"], *fields)
     else:
         raise CatalogueError(f"{where}: validity must be {{\"years\": N}} or {{\"long_term\": true}}")
+    if fields[0] and fields[1]:
+        raise CatalogueError(f"{where}: validity names an until_field or a term_field, not both")
+    if fields[2] and not fields[1]:
+        raise CatalogueError(f"{where}: validity names a term_start_field without a term_field")
 
     page_size = _need(spec, "page_size", where)
     if page_size not in PAGE_SIZES:
@@ -427,8 +612,7 @@ def load_type(folder: Path) -> LicenceType:
 def _check_consistent(t: LicenceType, where: str) -> None:
     known = set(t.fields)
     named = [t.holder.name_field, t.holder.code_field, t.licence_number_field]
-    if t.validity.until_field:
-        named.append(t.validity.until_field)
+    named += [f for f in (t.validity.until_field, t.validity.term_field, t.validity.term_start_field) if f]
     named += [f.field for f in t.template.fields]
     unknown = sorted({n for n in named if n not in known})
     if unknown:

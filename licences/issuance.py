@@ -11,7 +11,19 @@ The pipeline, in the order that keeps it honest:
 4. the QR payload is signed with the seal's signer key (offline-verifiable against the
    published signer certificates), the page is laid out, written as OFD and PDF, and both are
    sealed at the type's seal box;
-5. the library stores both documents and the registry row with its event and audit entry.
+5. the library stores both documents and the registry row with its event and audit entry,
+   with the QR nonce (what the public service looks the licence up by).
+
+A licence number (统一社会信用代码, 许可证编号 …) has at most one live licence of its type:
+a second is refused at step 1 (LicenceExists, field ``licence_number``) and, should two
+issuances race, by the database at step 5. The issue date is one China date everywhere: the
+printed 发证日期, the metadata's issue_date and the QR code's issued_at — except for a legacy
+licence converted into an e-licence (``source_id``), which keeps its historical 发证日期 on the
+page and in the metadata while its QR code says when it was electronically issued.
+
+A change (变更) or renewal (换证) goes the same way for the next version of an existing
+licence, by its own issuer only, after its state has been checked (nothing is signed for a
+licence the library would refuse to supersede; the library checks again under the row lock).
 
 Nothing half-done survives: a failure at steps 1–4 records nothing; at step 5 the library's
 own rule holds (no row without its documents).
@@ -21,21 +33,30 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from ofd.sealing import Placement, seal_ofd
-from ofd.writer import write_ofd
+from ofd.writer import ofd_package
 from pdf.signing import PdfPlacement, sign_pdf
 from pdf.writer import write_pdf
 from seals.lifecycle import SealNotUsable, SealRefused
 from seals.office import SealOffice, SigningIdentity
 from seals.picture import picture_png
 
-from .catalogue import Catalogue, LicenceType
+from .catalogue import Catalogue, FieldError, LicenceDataError, LicenceType
 from .identifiers import LicenceIdentifier
 from .layout import render, seal_box
-from .lifecycle import LicenceLibrary, china_date
+from .lifecycle import (
+    LicenceError,
+    LicenceExists,
+    LicenceLibrary,
+    LicenceRequestError,
+    checked_reason,
+    china_date,
+    effective_status,
+    next_status,
+)
 from .metadata import LicenceMetadata
 from .qr_payload import QrClaims, encode_payload
 from .registry import LicenceRecord
@@ -52,6 +73,20 @@ class IssuedLicence:
     @property
     def identifier(self) -> str:
         return self.metadata.identifier.text
+
+    @property
+    def previous_identifier(self) -> str | None:
+        previous = self.metadata.previous_identifier
+        return previous.text if previous else None
+
+
+class NotTheIssuer(LicenceError):
+    """Only the department that issued a licence may change or renew it."""
+
+    def __init__(self, identifier: str, issuer_code: str, owner: str):
+        self.identifier, self.issuer_code, self.owner = identifier, issuer_code, owner
+        super().__init__(f"licence {identifier} was issued by department {owner}, not {issuer_code}: only "
+                         "its issuer may change or renew it")
 
 
 class NoLicenceSeal(SealRefused):
@@ -93,41 +128,141 @@ class LicenceDesk:
         now: datetime | None = None,
     ) -> IssuedLicence:
         """Issue one licence. Raises the catalogue's errors (unknown type, issuer not allowed,
-        LicenceDataError with every field error), NoLicenceSeal, or the library's errors."""
+        LicenceDataError with every field error), LicenceExists (a live licence has the number),
+        NoLicenceSeal, or the library's errors.
+
+        With ``source_id`` the licence is a conversion of a legacy licence (存量转换, what bulk
+        conversion does): a 发证日期 the data states (not after today, China time) is the
+        licence's issue date — printed, in the metadata, and the first day of its validity,
+        from which a period of years is counted — and a licence whose validity has ended is
+        refused (a field error), not issued as valid. Its QR code's issued_at is still the day
+        it is signed ("electronically issued on"). Without ``source_id`` the issue date is
+        today and a stated 发证日期 must be today."""
         now = now or datetime.now(UTC).replace(microsecond=0)
         licence_type = self.catalogue.get(type_code)
         licence_type.check_issuer(issuer_code)
-        licence_type.validate(data)
-        identity, department = self.licence_seal(issuer_code, now)
         today = china_date(now)
-        valid_until = licence_type.valid_until(data, today)
-        # The metadata's own rules (an end date before today, …) are checked on a stand-in
-        # identifier first: a refusal must not spend a serial or a signature.
-        self._metadata(
-            licence_type,
-            data,
-            LicenceIdentifier(type_code, issuer_code, 1),
-            department,
-            issuer_code,
-            today,
-            valid_until,
-        )
+        conversion = source_id is not None
+        # The seal first: its department is the issuing authority the data may print.
+        identity, department = self.licence_seal(issuer_code, now)
+        licence_type.validate(data, today, conversion=conversion, issuer_name=department)
+        if source_id is not None:  # converted already: said before the number it now holds
+            existing = self.library.find_by_source(issuer_code, type_code, source_id)
+            if existing is not None:
+                raise LicenceExists("source_id", source_id, existing.identifier)
+        self._check_number_free(licence_type, data, now, replacing=None)
+        issued_on = licence_type.issue_date(data, today, conversion=conversion)
+        valid_until = licence_type.valid_until(data, issued_on)
+        # The metadata's own rules are checked on a stand-in identifier first: a refusal must
+        # not spend a serial or a signature.
+        self._metadata(licence_type, data, LicenceIdentifier(type_code, issuer_code, 1), department,
+                       issuer_code, issued_on, valid_until)
         identifier = self.library.allocate_identifier(type_code, issuer_code)
-        claims = QrClaims.for_licence(
-            identifier.text,
-            data,
-            valid_until=valid_until,
-            signer_certificate=identity.signer_certificate,
-            issued_at=today,
-        )
-        qr = encode_payload(claims, identity.signer, self.base_url)
-        document = render(
-            licence_type, data, identifier=identifier, qr_payload=qr, issue_date=today, issuer_name=department
-        )
-        ofd, pdf = self._seal_both(licence_type, document, identity, now)
-        metadata = self._metadata(licence_type, data, identifier, department, issuer_code, today, valid_until)
-        record = self.library.record_issued(metadata, data, ofd=ofd, pdf=pdf, source_id=source_id)
+        metadata, ofd, pdf, qr, nonce = self._make(licence_type, data, identifier, identity, department,
+                                                   issuer_code, now, issued_on, valid_until, None)
+        record = self.library.record_issued(metadata, data, ofd=ofd, pdf=pdf, source_id=source_id,
+                                            qr_nonce=nonce)
         return IssuedLicence(record, metadata, ofd, pdf, qr)
+
+    def change(self, identifier: str, data: Mapping[str, Any], *, issuer_code: str, reason: str,
+               now: datetime | None = None) -> IssuedLicence:
+        """Issue the changed licence (变更): the next version of ``identifier`` with ``data``,
+        superseding it. Only a valid licence of ``issuer_code``'s own can be changed, and only
+        into one with the same licence number and holder code (field errors otherwise: another
+        number or holder is another licence); the reason goes into both versions' history. An
+        issue date carried over from the old data is replaced by the new version's (today)."""
+        reason = checked_reason(reason, required=True)
+        return self._new_version("change", identifier, data, issuer_code, reason, now)
+
+    def renew(self, identifier: str, data: Mapping[str, Any] | None = None, *, issuer_code: str,
+              reason: str | None = None, now: datetime | None = None) -> IssuedLicence:
+        """Issue the renewed licence (换证/延续): the next version of a valid or expired licence
+        of ``issuer_code``'s own. Without ``data`` the old data is kept and the validity comes
+        anew from the type's rules (a fresh full period for a type whose data states its end)."""
+        reason = checked_reason(reason, required=False)
+        return self._new_version("renew", identifier, data, issuer_code, reason, now)
+
+    def _new_version(self, act: str, identifier: str, data: Mapping[str, Any] | None, issuer_code: str,
+                     reason: str | None, now: datetime | None) -> IssuedLicence:
+        now = now or datetime.now(UTC).replace(microsecond=0)
+        old = self.library.find(identifier)  # IdentifierError, LicenceNotFound
+        if old.issuer_code != issuer_code:
+            raise NotTheIssuer(old.identifier, issuer_code, old.issuer_code)
+        # The state first: nothing is signed for a licence the library would refuse to supersede.
+        next_status(old.identifier, effective_status(old.status, old.valid_until, now), act)
+        licence_type = self.catalogue.get(old.type_code)
+        licence_type.check_issuer(issuer_code)
+        new_identifier = LicenceIdentifier.parse(old.identifier).next_version()  # refused after 999
+        today = china_date(now)
+        if data is None:
+            if act != "renew":
+                raise LicenceRequestError("a change needs the changed licence data")
+            data = licence_type.renewal_data(old.data, today)
+        else:
+            data = licence_type.without_carried_dates(data, old.data)
+        identity, department = self.licence_seal(issuer_code, now)
+        self._validate_version(licence_type, old, data, today, department)
+        self._check_number_free(licence_type, data, now, replacing=old.identifier)
+        valid_until = licence_type.valid_until(data, today)
+        self._metadata(licence_type, data, new_identifier, department, issuer_code, today, valid_until,
+                       previous=old.identifier)
+        metadata, ofd, pdf, qr, nonce = self._make(licence_type, data, new_identifier, identity, department,
+                                                   issuer_code, now, today, valid_until, old.identifier)
+        record = getattr(self.library, act)(old.identifier, metadata, data, ofd=ofd, pdf=pdf, reason=reason,
+                                            qr_nonce=nonce)
+        return IssuedLicence(record, metadata, ofd, pdf, qr)
+
+    @staticmethod
+    def _validate_version(licence_type: LicenceType, old: LicenceRecord, data: Mapping[str, Any],
+                          today, department: str) -> None:
+        """LicenceDataError with every fault of a new version's ``data``: the type's rules for a
+        licence issued ``today``, and the old version's licence number and holder code kept (a
+        change must not hand the licence, or free its number, to someone else)."""
+        try:
+            licence_type.validate(data, today, issuer_name=department)
+            errors: list[FieldError] = []
+        except LicenceDataError as exc:
+            errors = list(exc.errors)
+        kept = {licence_type.licence_number_field: ("证照编号", "licence number", old.licence_number)}
+        kept.setdefault(licence_type.holder.code_field, ("持证主体代码", "holder code", old.holder_code))
+        for name, (zh, en, was) in kept.items():
+            value = data.get(name) if isinstance(data, Mapping) else None
+            if value is not None and str(value) != was:
+                title = licence_type.fields.get(name, name)
+                errors.append(FieldError(
+                    f"$.{name}",
+                    f"{title}（{zh}）不能在变更或换证时改变：原为{was}；不同的{zh}是另一份证照，请另行签发",
+                    f"{name} is the {en} and cannot change in a new version: it was {was}; another "
+                    f"{en} is another licence (issue it anew)", "same-licence"))
+        if errors:
+            raise LicenceDataError(sorted(errors, key=lambda e: (e.path, e.validator)))
+
+    def _check_number_free(self, licence_type: LicenceType, data: Mapping[str, Any], now: datetime,
+                           replacing: str | None) -> None:
+        """LicenceExists unless no live licence of the type has the data's licence number (but
+        the one being replaced), checked before a serial or a signature is spent."""
+        number = licence_type.licence_number_of(data)
+        holder = self.library.live_licence(licence_type.code, number, now)
+        if holder is not None and holder.identifier != replacing:
+            raise LicenceExists("licence_number", number, holder.identifier)
+
+    def _make(self, licence_type: LicenceType, data: Mapping[str, Any], identifier: LicenceIdentifier,
+              identity: SigningIdentity, department: str, issuer_code: str, now: datetime, issued_on: date,
+              valid_until, previous: str | None) -> tuple[LicenceMetadata, bytes, bytes, str, str]:
+        """The signed QR code, the sealed OFD and PDF and the metadata of one licence version;
+        and the QR nonce's hex. The page and the metadata carry the issue date ``issued_on``;
+        the QR code's issued_at is the signing day (China time), the same day except for a
+        converted legacy licence."""
+        claims = QrClaims.for_licence(identifier.text, data, valid_until=valid_until,
+                                      signer_certificate=identity.signer_certificate,
+                                      issued_at=china_date(now))
+        qr = encode_payload(claims, identity.signer, self.base_url)
+        document = render(licence_type, data, identifier=identifier, qr_payload=qr, issue_date=issued_on,
+                          issuer_name=department)
+        ofd, pdf = self._seal_both(licence_type, document, identity, now)
+        metadata = self._metadata(licence_type, data, identifier, department, issuer_code, issued_on,
+                                  valid_until, previous=previous)
+        return metadata, ofd, pdf, qr, claims.nonce.hex()
 
     @staticmethod
     def _seal_both(
@@ -135,7 +270,7 @@ class LicenceDesk:
     ) -> tuple[bytes, bytes]:
         page, x, y, width, height = seal_box(licence_type)
         ofd = seal_ofd(
-            write_ofd(document),
+            ofd_package(document),  # the package in memory: sealed without archiving it twice
             seal=identity.seal_der,
             signer=identity.signer,
             signer_certificate=identity.signer_certificate,
@@ -165,6 +300,7 @@ class LicenceDesk:
         issuer_code: str,
         today,
         valid_until,
+        previous: str | None = None,
     ) -> LicenceMetadata:
         holder_name, holder_code, holder_code_type = licence_type.holder_of(data)
         return LicenceMetadata(
@@ -183,4 +319,6 @@ class LicenceDesk:
             holder_name=holder_name,
             holder_code=holder_code,
             holder_code_type=holder_code_type,
+            version=identifier.version,
+            previous_identifier=previous,
         )

@@ -18,6 +18,15 @@ reads only the status must not call a replaced licence valid. A licence is super
 (``previous_identifier`` is unique), from valid only for a change, and from valid or expired
 for a renewal; revocation and cancellation can still end a superseded version (fraud found later).
 
+One live licence per licence number
+-----------------------------------
+A licence number (统一社会信用代码, 许可证编号 …) has at most one live (valid or suspended)
+licence of its type, whoever issued it: the row's ``live_key`` is set while it is live and
+unique in the database, so two concurrent issuances cannot both record one. A change or
+renewal frees the number from the old version in the transaction that records the new one;
+it keeps the licence number and the holder code (a new version is of the same licence).
+The QR nonce is recorded with each version (:meth:`LicenceLibrary.find_by_qr`).
+
 Every act is one transaction holding the licence row, its ``licence_event`` row and its audit
 entry (``licence.issue`` … ``licence.expire``), so a failed audit write leaves the licence where
 it was. The status moves by compare-and-set (``UPDATE … WHERE status = <as read>``), which
@@ -26,13 +35,13 @@ keeps two concurrent acts from both succeeding on SQLite too, where row locks do
 
 from __future__ import annotations
 
-import dataclasses
 import json
+import re
 from collections.abc import Mapping
-from datetime import UTC, date, datetime, time, timedelta, timezone
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -41,122 +50,51 @@ from ledger.database import Database
 from ledger.text import record_text
 
 from .identifiers import LicenceIdentifier
+from .lookups import MAX_PAGE_SIZE, LicenceLookups
 from .metadata import LicenceMetadata, LicenceStatus
-from .registry import LicenceEvent, LicenceRecord, allocate_serials
+from .registry import LicenceEvent, LicenceRecord, allocate_serials, live_key
+from .states import (
+    CHINA_TIME,
+    FINAL,
+    LIVE,
+    SUPERSEDED,
+    TRANSITIONS,
+    LicenceError,
+    LicenceExists,
+    LicenceNotFound,
+    LicenceRequestError,
+    LicenceStateError,
+    S,
+    aware,
+    canonical_identifier,
+    china_date,
+    china_today,
+    describe,
+    effective_status,
+    expiry_instant,
+    next_status,
+    parse_status,
+)
 from .storage import DocumentStore
 
-#: Licence validity is in days of China Standard Time (no daylight saving since 1991).
-CHINA_TIME = timezone(timedelta(hours=8), "CST")
+#: Names callers import from here (the rule and the errors live in :mod:`licences.states`,
+#: the reading half of the library in :mod:`licences.lookups`).
+__all__ = [
+    "CHINA_TIME", "FINAL", "LIVE", "MAX_PAGE_SIZE", "MAX_REASON_CHARS", "MAX_SOURCE_ID_CHARS", "QR_NONCE",
+    "SUPERSEDED", "TRANSITIONS", "LicenceError", "LicenceExists", "LicenceLibrary", "LicenceNotFound",
+    "LicenceRequestError", "LicenceStateError", "checked_reason", "china_date", "china_today",
+    "effective_status", "expiry_instant", "next_status", "parse_status",
+]
+
 MAX_REASON_CHARS = 500
 MAX_SOURCE_ID_CHARS = 200
-MAX_PAGE_SIZE = 500
-
-S = LicenceStatus
-#: States whose validity end, once passed, makes the licence expired.
-LIVE = frozenset({S.VALID, S.SUSPENDED})
-#: States nothing leads out of.
-FINAL = frozenset({S.CANCELLED, S.REVOKED})
-SUPERSEDED = S.OTHER
-
-#: act -> (states it may start from, state it leads to). issue starts from nothing.
-TRANSITIONS: dict[str, tuple[frozenset[LicenceStatus], LicenceStatus]] = {
-    "suspend": (frozenset({S.VALID}), S.SUSPENDED),
-    "resume": (frozenset({S.SUSPENDED}), S.VALID),
-    "revoke": (frozenset(S) - FINAL, S.REVOKED),
-    "cancel": (frozenset(S) - FINAL, S.CANCELLED),
-    "deregister": (frozenset({S.VALID, S.SUSPENDED, S.EXPIRED}), S.DEREGISTERED),
-    "transfer": (frozenset({S.VALID}), S.TRANSFERRED),
-    "expire": (LIVE, S.EXPIRED),
-    "change": (frozenset({S.VALID}), SUPERSEDED),
-    "renew": (frozenset({S.VALID, S.EXPIRED}), SUPERSEDED),
-}
+#: The QR nonce as recorded: hex of 16 random bytes, lower case.
+QR_NONCE = re.compile(r"[0-9a-f]{32}")
 _DOCUMENT_MAGIC = {"ofd": (b"PK\x03\x04", "an OFD package (a zip file)"), "pdf": (b"%PDF-", "a PDF file")}
 
 
-class LicenceError(Exception):
-    """Base class of the licence library's errors."""
-
-
-class LicenceRequestError(LicenceError, ValueError):
-    """A request about a licence is malformed (bad reason, filter, metadata for the act, …)."""
-
-
-class LicenceNotFound(LicenceError, LookupError):
-    def __init__(self, identifier: str):
-        self.identifier = identifier
-        super().__init__(f"no licence {identifier} is in the licence library")
-
-
-class LicenceExists(LicenceError):
-    """The licence (or its source record, or a successor of its predecessor) is already recorded."""
-
-    def __init__(self, field: str, value: str, existing: str | None):
-        self.field, self.value, self.existing = field, value, existing
-        where = f" (licence {existing})" if existing and existing != value else ""
-        super().__init__(f"a licence with {field} {value} is already in the licence library{where}")
-
-
-class LicenceStateError(LicenceError):
-    """An act the licence's current status does not allow (e.g. resuming a revoked licence)."""
-
-    def __init__(self, identifier: str, status: str, act: str):
-        self.identifier, self.status, self.act = identifier, str(status), act
-        allowed = ", ".join(a for a, (sources, _) in TRANSITIONS.items() if status in sources) or "none"
-        super().__init__(f"licence {identifier} is {_describe(status)}: it cannot {act} "
-                         f"(acts allowed now: {allowed})")
-
-
-def _describe(status: str) -> str:
-    try:
-        return f"{status} ({LicenceStatus(status).name.lower()})"
-    except ValueError:
-        return repr(status)
-
-
-def next_status(identifier: str, status: str, act: str) -> LicenceStatus:
-    """The status ``act`` leads to from ``status``; LicenceStateError when it is not allowed."""
-    sources, target = TRANSITIONS[act]
-    if status not in sources:
-        raise LicenceStateError(identifier, status, act)
-    return target
-
-
-def china_date(moment: datetime) -> date:
-    """The calendar day in China at ``moment`` (aware)."""
-    return moment.astimezone(CHINA_TIME).date()
-
-
-def expiry_instant(valid_until: date) -> datetime:
-    """The first moment a licence valid until ``valid_until`` (inclusive) is no longer valid."""
-    return datetime.combine(valid_until + timedelta(days=1), time(0), CHINA_TIME).astimezone(UTC)
-
-
-def effective_status(status: str, valid_until: date | None, now: datetime) -> LicenceStatus:
-    """The recorded status, or expired once ``now`` is past a live licence's last valid day."""
-    if status in LIVE and valid_until is not None and now >= expiry_instant(valid_until):
-        return S.EXPIRED
-    return LicenceStatus(status)
-
-
-def parse_status(value: str | LicenceStatus) -> LicenceStatus:
-    """A status from its code (``"07"``) or name (``"revoked"``)."""
-    text = str(value).strip()
-    try:
-        return LicenceStatus(text)
-    except ValueError:
-        pass
-    try:
-        return LicenceStatus[text.upper()]
-    except KeyError:
-        allowed = ", ".join(f"{s.value} ({s.name.lower()})" for s in LicenceStatus)
-        raise LicenceRequestError(f"unknown licence status {value!r}; use one of: {allowed}") from None
-
-
 def _identifier(value: str | LicenceIdentifier) -> str:
-    """The canonical text of an identifier; IdentifierError says what is wrong with a bad one."""
-    if isinstance(value, LicenceIdentifier):
-        return value.text
-    return LicenceIdentifier.parse(value.strip() if isinstance(value, str) else value).text
+    return canonical_identifier(value)
 
 
 def _text(what: str, value: object, limit: int) -> str:
@@ -169,31 +107,42 @@ def _reason(value: str | None, *, required: bool) -> str | None:
     return _text("reason", value, MAX_REASON_CHARS)
 
 
-def _aware(moment: datetime | None, what: str) -> datetime | None:
-    if moment is None:
+def _nonce(value: str | None) -> str | None:
+    """The QR nonce as recorded (32 lower-case hex digits), or None when there is none."""
+    if value is None:
         return None
-    if not isinstance(moment, datetime) or moment.tzinfo is None:
-        raise LicenceRequestError(f"the {what} must be a datetime with a time zone "
-                                  "(e.g. 2026-01-02T03:04:05Z)")
-    return moment.astimezone(UTC)
+    if not isinstance(value, str) or not QR_NONCE.fullmatch(value.lower()):
+        raise LicenceRequestError(f"qr_nonce must be the hex of the QR code's 16-byte nonce (32 hex digits), "
+                                  f"not {value!r}")
+    return value.lower()
+
+
+def checked_reason(value: str | None, *, required: bool) -> str | None:
+    """A reason as the library records it; LicenceRequestError when it is missing (and
+    ``required``) or unfit. Callers that sign before recording check it first with this."""
+    return _reason(value, required=required)
+
+
+def _check_same_licence(old: LicenceRecord, metadata: LicenceMetadata) -> None:
+    """A new version is of the same licence: its licence number and holder code are the old
+    version's. Anything else is a new licence (issue it) or a transfer, not a change — and a
+    change would otherwise free the old number and hand the licence to someone else."""
+    for what, was, now in (("licence number", old.licence_number, metadata.licence_number),
+                           ("holder code", old.holder_code, metadata.holder_code)):
+        if was != now:
+            raise LicenceRequestError(f"a new version of {old.identifier} keeps its {what} {was}; "
+                                      f"{now} is another licence's (issue that one anew)")
+
+
+def _aware(moment: datetime | None, what: str) -> datetime | None:
+    return aware(moment, what)
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _status_clause(status: LicenceStatus, today: date):
-    """SQL for "the licence's effective status on ``today`` (China) is ``status``"."""
-    live = LicenceRecord.status.in_([s.value for s in LIVE])
-    if status is S.EXPIRED:
-        return or_(LicenceRecord.status == status.value, and_(live, LicenceRecord.valid_until < today))
-    if status in LIVE:
-        return and_(LicenceRecord.status == status.value,
-                    or_(LicenceRecord.valid_until.is_(None), LicenceRecord.valid_until >= today))
-    return LicenceRecord.status == status.value
-
-
-class LicenceLibrary:
+class LicenceLibrary(LicenceLookups):
     """The licence library: records issued licences and their documents, and every act on them.
 
     It signs nothing: the issuance pipeline makes and seals the documents and hands them over
@@ -205,46 +154,61 @@ class LicenceLibrary:
 
     # ---- identifiers -----------------------------------------------------------------------
     def allocate_serials(self, issuer_code: str, type_code: str, count: int = 1) -> range:
-        """Reserve ``count`` serials in a transaction of their own (a failed issuance leaves a gap)."""
+        """Reserve ``count`` serials of ``issuer_code`` for licences of ``type_code``, in a
+        transaction of their own (a failed issuance leaves a gap).
+
+        The counter is the issuer's, shared by all its types: a serial is given once per issuer.
+        Both codes are checked first, so a malformed one spends nothing.
+        """
+        LicenceIdentifier(type_code, issuer_code, 1)
         with self.db.transaction() as s:
-            return allocate_serials(s, issuer_code, type_code, count)
+            return allocate_serials(s, issuer_code, count)
 
     def allocate_identifier(self, type_code: str, issuer_code: str) -> LicenceIdentifier:
         """The identifier (version 001) of a new licence, with a serial never given before."""
-        LicenceIdentifier(type_code, issuer_code, 1)  # refuse bad codes before using up a serial
-        serial = self.allocate_serials(issuer_code, type_code).start
+        serial = self.allocate_serials(issuer_code, type_code).start  # checks the codes first
         return LicenceIdentifier(type_code, issuer_code, serial, 1)
 
     # ---- recording issued licences ---------------------------------------------------------
     def record_issued(self, metadata: LicenceMetadata, data: Mapping[str, Any], *, ofd: bytes, pdf: bytes,
-                      source_id: str | None = None) -> LicenceRecord:
+                      source_id: str | None = None, qr_nonce: str | None = None) -> LicenceRecord:
         """Store the signed documents, then the licence row (status 01) with its event and audit.
 
         The documents are written first: a row is never without them. Should the row then
         fail (a duplicate identifier or ``source_id``, the audit store down), the documents
         stay behind as unreferenced content-addressed files — harmless, and reused if the
         same bytes are recorded again.
+
+        ``qr_nonce`` is the hex of the random part of the QR code printed on the documents
+        (what :meth:`find_by_qr` matches). A second live licence of the type with the same
+        licence number is refused (LicenceExists, field ``licence_number``), by the database
+        too; a holder of the number that has expired by the clock is recorded expired first.
         """
         self._check_new(metadata, data, expected_previous=None)
+        qr_nonce = _nonce(qr_nonce)
         if source_id is not None:
             source_id = _text("source record ID", source_id, MAX_SOURCE_ID_CHARS)
         ofd_sm3, pdf_sm3 = self._store(ofd, pdf)
         try:
             with self.db.transaction() as s:
-                return self._insert(s, metadata, data, ofd_sm3, pdf_sm3, source_id, _now(), None, {})
+                return self._insert(s, metadata, data, ofd_sm3, pdf_sm3, source_id, _now(), None, {},
+                                    qr_nonce)
         except IntegrityError:
             raise self._conflict(metadata, source_id) from None
 
     def change(self, identifier: str | LicenceIdentifier, metadata: LicenceMetadata,
-               data: Mapping[str, Any], *, ofd: bytes, pdf: bytes, reason: str) -> LicenceRecord:
+               data: Mapping[str, Any], *, ofd: bytes, pdf: bytes, reason: str,
+               qr_nonce: str | None = None) -> LicenceRecord:
         """Record the changed licence (the next version) and supersede ``identifier`` (from 01)."""
         return self._supersede("change", identifier, metadata, data, ofd, pdf,
-                               _reason(reason, required=True))
+                               _reason(reason, required=True), _nonce(qr_nonce))
 
     def renew(self, identifier: str | LicenceIdentifier, metadata: LicenceMetadata,
-              data: Mapping[str, Any], *, ofd: bytes, pdf: bytes, reason: str | None = None) -> LicenceRecord:
+              data: Mapping[str, Any], *, ofd: bytes, pdf: bytes, reason: str | None = None,
+              qr_nonce: str | None = None) -> LicenceRecord:
         """Record the renewed licence (the next version) and supersede ``identifier`` (from 01 or 05)."""
-        return self._supersede("renew", identifier, metadata, data, ofd, pdf, _reason(reason, required=False))
+        return self._supersede("renew", identifier, metadata, data, ofd, pdf, _reason(reason, required=False),
+                               _nonce(qr_nonce))
 
     # ---- the acts --------------------------------------------------------------------------
     def suspend(self, identifier: str | LicenceIdentifier, reason: str) -> LicenceRecord:
@@ -293,84 +257,6 @@ class LicenceLibrary:
                 continue  # another act ended it meanwhile
         return expired
 
-    # ---- lookups ---------------------------------------------------------------------------
-    def find(self, identifier: str | LicenceIdentifier) -> LicenceRecord:
-        """The licence row; IdentifierError for a malformed identifier, LicenceNotFound if absent."""
-        key = _identifier(identifier)
-        with self.db.transaction() as s:
-            record = s.scalars(select(LicenceRecord).where(LicenceRecord.identifier == key)).first()
-        if record is None:
-            raise LicenceNotFound(key)
-        return record
-
-    def find_by_source(self, issuer_code: str, type_code: str, source_id: str) -> LicenceRecord | None:
-        """The licence converted from source record ``source_id``, or None if it has not been yet
-        (what a resumed bulk conversion asks before issuing a record)."""
-        with self.db.transaction() as s:
-            return s.scalars(select(LicenceRecord).where(
-                LicenceRecord.issuer_code == issuer_code, LicenceRecord.type_code == type_code,
-                LicenceRecord.source_id == source_id)).first()
-
-    def licences(self, *, type_code: str | None = None, issuer_code: str | None = None,
-                 status: str | LicenceStatus | None = None, holder_code: str | None = None,
-                 page: int = 1, limit: int = 50, now: datetime | None = None) -> list[LicenceRecord]:
-        """One page of the library, oldest first; ``status`` is the effective one at ``now``."""
-        for name, value, top in (("page", page, None), ("limit", limit, MAX_PAGE_SIZE)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1 or (top and value > top):
-                bound = f"from 1 to {top}" if top else "of at least 1"
-                raise LicenceRequestError(f"{name} must be a whole number {bound}, not {value!r}")
-        now = _aware(now, "time") or _now()
-        q = select(LicenceRecord)
-        for column, value in ((LicenceRecord.type_code, type_code), (LicenceRecord.issuer_code, issuer_code)):
-            if value is not None:
-                q = q.where(column == str(value).strip().upper())
-        if holder_code is not None:
-            q = q.where(LicenceRecord.holder_code == str(holder_code).strip())
-        if status is not None:
-            q = q.where(_status_clause(parse_status(status), china_date(now)))
-        q = q.order_by(LicenceRecord.id).offset((page - 1) * limit).limit(limit)
-        with self.db.transaction() as s:
-            return list(s.scalars(q))
-
-    def events(self, identifier: str | LicenceIdentifier) -> list[LicenceEvent]:
-        """The licence's history, oldest first."""
-        record = self.find(identifier)
-        with self.db.transaction() as s:
-            return list(s.scalars(select(LicenceEvent).where(LicenceEvent.licence_id == record.id)
-                                  .order_by(LicenceEvent.at, LicenceEvent.id)))
-
-    def status(self, identifier: str | LicenceIdentifier, now: datetime | None = None) -> LicenceStatus:
-        """The licence's effective status at ``now`` (expired by the clock included)."""
-        record = self.find(identifier)
-        return effective_status(record.status, record.valid_until, _aware(now, "time") or _now())
-
-    def status_at(self, identifier: str | LicenceIdentifier, when: datetime) -> LicenceStatus | None:
-        """The status the licence had at ``when``, from its history; None before it was issued."""
-        when = _aware(when, "time")
-        if when is None:
-            raise LicenceRequestError("status_at needs the time to look at")
-        record = self.find(identifier)
-        with self.db.transaction() as s:
-            last = s.scalars(select(LicenceEvent.to_status).where(
-                LicenceEvent.licence_id == record.id, LicenceEvent.at <= when)
-                .order_by(LicenceEvent.at.desc(), LicenceEvent.id.desc()).limit(1)).first()
-        return None if last is None else effective_status(last, record.valid_until, when)
-
-    def current_metadata(self, identifier: str | LicenceIdentifier,
-                         now: datetime | None = None) -> LicenceMetadata:
-        """The metadata as issued, with the status it has at ``now`` (the JSON export's content)."""
-        record = self.find(identifier)
-        issued = LicenceMetadata.from_dict(record.licence_metadata)
-        status = effective_status(record.status, record.valid_until, _aware(now, "time") or _now())
-        return dataclasses.replace(issued, status=status)
-
-    def document(self, identifier: str | LicenceIdentifier, kind: str) -> bytes:
-        """The licence's signed ``"ofd"`` or ``"pdf"``, checked against the SM3 in its row."""
-        if kind not in _DOCUMENT_MAGIC:
-            raise LicenceRequestError(f"a licence's documents are 'ofd' and 'pdf', not {kind!r}")
-        record = self.find(identifier)
-        return self.store.get(record.ofd_sm3 if kind == "ofd" else record.pdf_sm3)
-
     # ---- recording -------------------------------------------------------------------------
     def _check_new(self, metadata: LicenceMetadata, data: Mapping[str, Any],
                    expected_previous: str | None) -> None:
@@ -378,7 +264,7 @@ class LicenceLibrary:
             raise LicenceRequestError(f"metadata must be a LicenceMetadata, not {type(metadata).__name__}")
         if metadata.status is not S.VALID:
             raise LicenceRequestError(f"a licence is recorded as issued with status 01 (valid), "
-                                      f"not {_describe(metadata.status)}")
+                                      f"not {describe(metadata.status)}")
         previous = metadata.previous_identifier.text if metadata.previous_identifier else None
         if previous != expected_previous:
             if expected_previous is None:
@@ -402,9 +288,11 @@ class LicenceLibrary:
 
     def _insert(self, s: Session, metadata: LicenceMetadata, data: Mapping[str, Any], ofd_sm3: str,
                 pdf_sm3: str, source_id: str | None, now: datetime, reason: str | None,
-                details: dict[str, Any]) -> LicenceRecord:
+                details: dict[str, Any], qr_nonce: str | None) -> LicenceRecord:
         ident = metadata.identifier
         previous = metadata.previous_identifier.text if metadata.previous_identifier else None
+        key = live_key(ident.type_code, metadata.licence_number)
+        self._release_expired(s, key, now)
         record = LicenceRecord(
             identifier=ident.text, type_code=ident.type_code, issuer_code=ident.issuer_code,
             serial=ident.serial, version=ident.version, licence_number=metadata.licence_number,
@@ -412,7 +300,7 @@ class LicenceLibrary:
             status_changed_at=now, status_reason=reason, valid_from=metadata.valid_from,
             valid_until=metadata.valid_until, licence_metadata=metadata.as_dict(), data=dict(data),
             ofd_sm3=ofd_sm3, pdf_sm3=pdf_sm3, previous_identifier=previous, source_id=source_id,
-            created_at=now)
+            created_at=now, qr_nonce=qr_nonce, live_key=key)
         s.add(record)
         s.flush()
         # The audit log is kept for ever and cannot be edited: it names the licence and its
@@ -423,29 +311,51 @@ class LicenceLibrary:
             "previous": previous, **details})
         return record
 
+    def _release_expired(self, s: Session, key: str, now: datetime) -> None:
+        """Record as expired the holder of ``key`` if the clock has expired it, so that its
+        licence number is free for a new licence (a live holder keeps it: the insert fails).
+
+        Another transaction may have moved the holder since it was read (SQLite has no row
+        locks: two issuances can both read the expired holder). Then losing the compare-and-set
+        means the number was released already — by an expiry, or by an issuance that gave it
+        to a new licence, in which case this insert's unique ``live_key`` fails and the caller
+        hears LicenceExists for the licence number, not a state error about a licence it never
+        named."""
+        holder = s.scalars(select(LicenceRecord).where(LicenceRecord.live_key == key)
+                           .with_for_update()).first()
+        if holder is not None and effective_status(holder.status, holder.valid_until, now) is S.EXPIRED:
+            self._move(s, holder, "expire", now, None, {}, lost_is_done=True)
+
     def _conflict(self, metadata: LicenceMetadata, source_id: str | None) -> LicenceError:
         """Which unique rule a failed insert broke, said so that the caller can act on it."""
         ident = metadata.identifier
+        key = live_key(ident.type_code, metadata.licence_number)
         with self.db.transaction() as s:
             if s.scalar(select(LicenceRecord.id).where(LicenceRecord.identifier == ident.text)):
                 return LicenceExists("identifier", ident.text, ident.text)
+            holder = s.scalar(select(LicenceRecord.identifier).where(LicenceRecord.live_key == key))
+        # The source record first: "already converted" is what a resumed conversion acts on.
         if source_id is not None:
             existing = self.find_by_source(ident.issuer_code, ident.type_code, source_id)
             if existing is not None:
                 return LicenceExists("source_id", source_id, existing.identifier)
+        if holder is not None and holder != ident.text:
+            return LicenceExists("licence_number", metadata.licence_number, holder)
         if metadata.previous_identifier is not None:
             return LicenceExists("previous_identifier", metadata.previous_identifier.text, None)
         return LicenceExists("type, issuer, serial and version", ident.text, None)
 
     def _supersede(self, act: str, identifier: str | LicenceIdentifier, metadata: LicenceMetadata,
-                   data: Mapping[str, Any], ofd: bytes, pdf: bytes, reason: str | None) -> LicenceRecord:
+                   data: Mapping[str, Any], ofd: bytes, pdf: bytes, reason: str | None,
+                   qr_nonce: str | None) -> LicenceRecord:
         old = _identifier(identifier)
         self._check_new(metadata, data, expected_previous=old)
         expected = LicenceIdentifier.parse(old).next_version()
         if metadata.identifier != expected:
             raise LicenceRequestError(f"the {act}d licence of {old} must have the next version's identifier "
                                       f"{expected.text}, not {metadata.identifier.text}")
-        self.find(old)  # LicenceNotFound before any document is stored
+        previous = self.find(old)  # LicenceNotFound before any document is stored
+        _check_same_licence(previous, metadata)
         ofd_sm3, pdf_sm3 = self._store(ofd, pdf)
         new = metadata.identifier.text
         why = f"superseded by {new}" + (f": {reason}" if reason else "")
@@ -455,7 +365,8 @@ class LicenceLibrary:
                 now = _now()
                 self._move(s, record, act, now, why, {"superseded_by": new}, superseded_by=new)
                 return self._insert(s, metadata, data, ofd_sm3, pdf_sm3, None, now,
-                                    f"{act} of {old}" + (f": {reason}" if reason else ""), {"act": act})
+                                    f"{act} of {old}" + (f": {reason}" if reason else ""), {"act": act},
+                                    qr_nonce)
         except IntegrityError:
             raise self._conflict(metadata, None) from None
 
@@ -475,8 +386,10 @@ class LicenceLibrary:
         return record
 
     def _move(self, s: Session, record: LicenceRecord, act: str, now: datetime, reason: str | None,
-              details: dict[str, Any], **columns: Any) -> None:
-        """Check ``act`` against the licence's status at ``now``, then record it (event + audit)."""
+              details: dict[str, Any], *, lost_is_done: bool = False, **columns: Any) -> None:
+        """Check ``act`` against the licence's status at ``now``, then record it (event + audit).
+        A lost compare-and-set is a LicenceStateError, or nothing at all with ``lost_is_done``
+        (an act another transaction's move makes moot)."""
         recorded = LicenceStatus(record.status)
         current = effective_status(recorded, record.valid_until, now)
         if act == "expire":
@@ -490,11 +403,15 @@ class LicenceLibrary:
             # licence's history has no gap.
             self._move(s, record, "expire", now, None, {})
         previous = record.status
+        if target not in LIVE:
+            columns["live_key"] = None  # the licence number is free for a new licence
         moved = s.execute(update(LicenceRecord)
                           .where(LicenceRecord.id == record.id, LicenceRecord.status == previous)
                           .values(status=target.value, status_changed_at=now, status_reason=reason,
                                   **columns))
         if moved.rowcount != 1:  # another transaction moved it since we read it
+            if lost_is_done:
+                return
             fresh = s.scalar(select(LicenceRecord.status).where(LicenceRecord.id == record.id))
             raise LicenceStateError(record.identifier, fresh or previous, act)
         self._log(s, record, act, previous, now, reason, details)

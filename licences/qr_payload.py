@@ -16,12 +16,19 @@ Format 1, 160 bytes, big-endian::
      14  12  issuer code: the credit code as a base-31 number
      26   8  serial
      34   2  version (1-999)
-     36   2  issued_at, days since 1970-01-01 (a China Standard Time date)
+     36   2  issued_at, days since 1970-01-01 (a China Standard Time date): the day the
+             code was signed, on which the signer certificate is checked
      38   2  valid_until, the same; 0xFFFF = long-term
      40  32  data_hash: SM3 of the licence data in RFC 8785 canonical JSON (:func:`licence_data_hash`)
      72  16  nonce, from ``secrets``
      88   8  key_id: the first 8 bytes of SM3 of the signer certificate (DER)
      96  64  SM2 signature r || s (GM/T 0009, default user ID) over bytes 0-95 as received
+
+``issued_at`` is the day the issuer signed this code. For a licence issued now that is its
+issue date (发证日期) too; for a legacy licence converted into an e-licence (存量转换) it means
+"electronically issued on": the licence's own issue date is the historical one it prints and
+its metadata records, and the code vouches for the conversion on the day it was made (which is
+what the signer certificate must have been valid on).
 
 The identifier is carried as its parts; its check character is recomputed, and type code and
 issuer code are not repeated beside it. A fixed length means every licence under one base
@@ -52,8 +59,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import math
-import re
 import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -84,6 +89,8 @@ from hsm.signature import SignatureForm, SignatureValue, decode_signature
 from hsm.sm3 import sm3
 
 from .identifiers import IdentifierError, LicenceIdentifier
+from .jcs import canonical_json
+from .qr_url import BASE_CHECK, QrPayloadError, base_check, payload_text, verification_base
 
 FORMAT_VERSION = 1
 DATA_HASH_BYTES = 32
@@ -96,21 +103,14 @@ PAYLOAD_BYTES = CLAIMS_BYTES + SIGNATURE_BYTES
 MAX_URL_CHARS = 311
 MAX_TEXT_CHARS = 1024  # anything longer is refused before it is read
 LONG_TERM = 0xFFFF
-MAX_SAFE_INTEGER = 2**53 - 1  # RFC 8785 numbers are IEEE 754 doubles (I-JSON)
 
 CHINA_STANDARD_TIME = timezone(timedelta(hours=8), "CST")
 EPOCH = date(1970, 1, 1)
 LAST_DATE = EPOCH + timedelta(days=LONG_TERM - 1)
 
 _BASE32 = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")
-_BASE_URL = re.compile(r"^(HTTPS?)://([A-Z0-9.-]+(?::[0-9]{1,5})?)((?:/[A-Z0-9.-]+)*)/?$")
-_LOOPBACK = ("LOCALHOST", "127.0.0.1")
 _CODE_RADIX = len(CREDIT_CODE_ALPHABET)
 _CODE_LIMIT = _CODE_RADIX ** 18
-
-
-class QrPayloadError(ValueError):
-    """A QR payload that cannot be made or read; the message says which part and why."""
 
 
 # -- claims ------------------------------------------------------------------------------------
@@ -261,30 +261,6 @@ def _read_claims(data: bytes) -> QrClaims:
 
 # -- text: base32 and the URL ------------------------------------------------------------------
 
-def verification_base(base_url: str) -> str:
-    """``base_url`` as it goes into a QR code: scheme and host upper-cased (they are
-    case-insensitive), ending in ``/``; HTTPS unless the host is loopback (development).
-
-    The path is case-sensitive on the server, so it must already be upper case (serve the
-    verification page at e.g. ``/V/``): anything else would leave the QR alphanumeric mode.
-    """
-    if not isinstance(base_url, str):
-        raise QrPayloadError(f"base_url must be a string, not {type(base_url).__name__}")
-    scheme, sep, rest = base_url.strip().partition("://")
-    host, slash, path = rest.partition("/")
-    candidate = f"{scheme.upper()}{sep}{host.upper()}{slash}{path}"
-    match = _BASE_URL.match(candidate)
-    if not sep or match is None:
-        raise QrPayloadError(
-            f"base URL {base_url!r} must be http(s)://HOST[:PORT]/PATH/ with the path in upper-case "
-            "letters, digits, '.' and '-' only (so the whole URL stays in QR alphanumeric mode), "
-            "without query or fragment")
-    if match[1] == "HTTP" and match[2].split(":")[0] not in _LOOPBACK:
-        raise QrPayloadError(f"base URL {base_url!r} must use https: a phone must not be shown a "
-                             "verdict a network could forge (http only for localhost)")
-    return candidate.rstrip("/") + "/"
-
-
 def encode_payload(claims: QrClaims, signer: Signer, base_url: str) -> str:
     """The QR text: ``base_url`` + base32 of the claims and the signer's SM2 signature.
 
@@ -308,23 +284,6 @@ def encode_payload(claims: QrClaims, signer: Signer, base_url: str) -> str:
                              f"holds {MAX_URL_CHARS}: shorten the base URL {base} by "
                              f"{len(url) - MAX_URL_CHARS} characters")
     return url
-
-
-def _payload_text(text: str) -> str:
-    """The base32 part of a QR text: the last path segment of an http(s) URL, or the text."""
-    if "://" in text:
-        scheme, _, rest = text.partition("://")
-        if scheme.lower() not in ("http", "https"):
-            raise QrPayloadError(f"QR text is a {scheme!r} URL; a licence QR code is an http(s) URL")
-        if "?" in rest or "#" in rest:
-            raise QrPayloadError("QR URL has a query or fragment; a licence QR URL has neither")
-        host, slash, path = rest.partition("/")
-        if not host or not slash:
-            raise QrPayloadError("QR URL has no path: the payload is its last path segment")
-        return path.rsplit("/", 1)[-1]
-    if "/" in text:
-        raise QrPayloadError("QR text is neither an http(s) URL nor a bare payload (it contains '/')")
-    return text
 
 
 def _base32(data: str) -> bytes:
@@ -352,7 +311,7 @@ def decode_payload(text: str) -> SignedPayload:
         raise QrPayloadError(f"QR text is {len(text)} characters; a licence QR text is at most "
                              f"{MAX_URL_CHARS}")
     try:
-        raw = _base32(_payload_text(text.strip()))
+        raw = _base32(payload_text(text.strip()))
     except binascii.Error as exc:
         raise QrPayloadError(f"payload is not base32: {exc}") from None
     if raw[0] != FORMAT_VERSION:
@@ -373,84 +332,6 @@ def licence_data_hash(data: Mapping[str, Any]) -> bytes:
     if not isinstance(data, Mapping):
         raise QrPayloadError(f"licence data must be a mapping, not {type(data).__name__}")
     return sm3(canonical_json(data))
-
-
-def canonical_json(value: Any) -> bytes:
-    """RFC 8785 JSON Canonicalization Scheme, UTF-8. QrPayloadError for values JSON lacks."""
-    out: list[str] = []
-    _canonical(value, out, "data", 0)
-    try:
-        return "".join(out).encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise QrPayloadError(f"licence data holds a lone surrogate (U+{ord(exc.object[exc.start]):04X})") \
-            from None
-
-
-_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
-
-
-def _string(text: str) -> str:
-    return '"' + "".join(_ESCAPES.get(c) or (f"\\u{ord(c):04x}" if c < " " else c) for c in text) + '"'
-
-
-def _canonical(value: Any, out: list[str], where: str, depth: int) -> None:
-    if depth > 64:
-        raise QrPayloadError(f"licence data nests deeper than 64 levels at {where}")
-    if value is None or isinstance(value, bool):
-        out.append({None: "null", True: "true", False: "false"}[value])
-    elif isinstance(value, str):
-        out.append(_string(value))
-    elif isinstance(value, int):
-        if abs(value) > MAX_SAFE_INTEGER:
-            raise QrPayloadError(f"licence data at {where} is an integer beyond ±2^53, which JSON readers "
-                                 "round: write it as a string")
-        out.append(str(value))
-    elif isinstance(value, float):
-        out.append(_number(value, where))
-    elif isinstance(value, Mapping):
-        keys = list(value)
-        if not all(isinstance(k, str) for k in keys):
-            raise QrPayloadError(f"licence data at {where} has a key that is not a string")
-        out.append("{")
-        for i, key in enumerate(sorted(keys, key=lambda k: k.encode("utf-16-be", "surrogatepass"))):
-            out.append("," if i else "")
-            out.append(_string(key) + ":")
-            _canonical(value[key], out, f"{where}.{key}", depth + 1)
-        out.append("}")
-    elif isinstance(value, list | tuple):
-        out.append("[")
-        for i, item in enumerate(value):
-            out.append("," if i else "")
-            _canonical(item, out, f"{where}[{i}]", depth + 1)
-        out.append("]")
-    else:
-        raise QrPayloadError(f"licence data at {where} is a {type(value).__name__}, which JSON has not; "
-                             "write dates as ISO 8601 strings")
-
-
-def _number(value: float, where: str) -> str:
-    """ECMAScript Number::toString, as RFC 8785 §3.2.2.3 requires."""
-    if not math.isfinite(value):
-        raise QrPayloadError(f"licence data at {where} is {value}, which JSON cannot carry")
-    if value == 0:
-        return "0"
-    sign, text = ("-" if value < 0 else ""), repr(abs(value))  # repr: the shortest round trip
-    mantissa, _, exponent = text.partition("e")
-    whole, _, fraction = mantissa.partition(".")
-    significant = (whole + fraction).lstrip("0")
-    # value = 0.<digits> x 10^n
-    n = len(whole) + int(exponent or 0) - (len(whole + fraction) - len(significant))
-    digits = significant.rstrip("0")
-    k = len(digits)
-    if k <= n <= 21:
-        body = digits + "0" * (n - k)
-    elif 0 < n <= 21:
-        body = f"{digits[:n]}.{digits[n:]}"
-    elif -6 < n <= 0:
-        body = "0." + "0" * -n + digits
-    else:
-        body = digits[0] + ("." + digits[1:] if k > 1 else "") + f"e{'+' if n > 0 else '-'}{abs(n - 1)}"
-    return sign + body
 
 
 # -- verification --------------------------------------------------------------------------------
@@ -554,24 +435,38 @@ def _certificate_validity_check(claims: QrClaims, cert: x509.Certificate) -> Che
 
 
 def verify_payload(text: str, certificates: Iterable[bytes | x509.Certificate], *,
-                   at: datetime) -> QrVerification:
+                   at: datetime, expected_base: str | None = None) -> QrVerification:
     """Check a QR text offline against the published issuer ``certificates`` (DER or PEM
     bytes, bundles allowed), at the time ``at``.
 
     Checks, in order: ``format``, ``signer-known`` (a certificate with the payload's key_id),
     ``signature``, ``signer-is-issuer`` (the certificate's credit code is the claimed issuer),
-    ``validity`` (the licence at ``at``) and ``certificate-validity`` (at the claimed issue
-    date). The certificates are taken as trusted: chain and revocation are the trust service's
-    job. Unreadable certificates raise ca.validation.CertificateLoadError.
+    ``validity`` (the licence at ``at``), ``certificate-validity`` (at the claimed issue
+    date) and, when ``expected_base`` is given (the public service's base URL, e.g.
+    ``https://verify.example.gov.cn/V/``), ``verification-base``: a URL under any other base
+    fails. The certificates are taken as trusted: chain and revocation are the trust service's
+    job. Unreadable certificates raise ca.validation.CertificateLoadError; a malformed
+    ``expected_base`` raises QrPayloadError.
     """
     today = _china_day(at)
     pool = _load(certificates)
+    if expected_base is not None:
+        verification_base(expected_base)  # a configuration fault is raised, not judged
     try:
         signed = decode_payload(text)
     except QrPayloadError as exc:
         return QrVerification((failed("format", str(exc), FORMAT_FAILURE),))
-    claims = signed.claims
     checks = [passed("format", f"format {FORMAT_VERSION} payload of {PAYLOAD_BYTES} bytes")]
+    result = _verify_decoded(signed, pool, today, checks)
+    if expected_base is not None:
+        result = QrVerification((*result.checks, base_check(text, expected_base)), result.claims,
+                                result.certificate)
+    return result
+
+
+def _verify_decoded(signed: SignedPayload, pool: list[x509.Certificate], today: date,
+                    checks: list[Check]) -> QrVerification:
+    claims = signed.claims
     candidates = [cert for cert in pool if key_id_of(cert) == claims.key_id]
     if not candidates:
         checks.append(failed("signer-known", f"no published certificate has key_id {claims.key_id.hex()} "
@@ -589,9 +484,19 @@ def verify_payload(text: str, certificates: Iterable[bytes | x509.Certificate], 
 
 
 def verify_qr_report(text: str, certificates: Iterable[bytes | x509.Certificate],
-                     at: datetime) -> dict[str, Any]:
+                     at: datetime, expected_base: str | None = None,
+                     base_note: str | None = None) -> dict[str, Any]:
     """``zhengyin verify-qr TEXT``: the JSON-ready report of :func:`verify_payload`, with the
-    verdict (TOTAL_PASSED / TOTAL_FAILED / INDETERMINATE), the claims and every check."""
-    report = verify_payload(text, certificates, at=at).as_dict()
+    verdict (TOTAL_PASSED / TOTAL_FAILED / INDETERMINATE), the claims and every check;
+    ``expected_base`` adds the check that the code opens the public verification service.
+
+    Without ``expected_base`` that check is not made, and the report says so under
+    ``not_judged`` (``base_note`` says why): not a failure — the verifier has no base to compare
+    with — but no reason to trust the address the code opens either."""
+    report = verify_payload(text, certificates, at=at, expected_base=expected_base).as_dict()
     report["at"] = at.isoformat()
+    report["not_judged"] = [] if expected_base is not None else [{
+        "name": BASE_CHECK,
+        "detail": "whether the code opens the public verification service was not judged: "
+                  + (base_note or "no verification base to compare with was given")}]
     return report

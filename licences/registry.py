@@ -6,11 +6,16 @@ the other columns index them, and ``status`` is the only thing that changes afte
 ``superseded_by`` when a change or renewal replaces it). Every change of status is a row in
 ``licence_event``, which the database keeps append-only, as it does the audit log.
 
-Serials are counted per issuer and licence type in ``licence_serial``: one atomic
+Serials are counted per issuer in ``licence_serial`` (across all its licence types, so that
+a serial names one licence of an issuer whatever its type): one atomic
 ``INSERT … ON CONFLICT DO UPDATE … RETURNING`` per allocation on both databases, so two
 transactions can never receive the same serial. A serial allocated by a transaction that
 later fails is simply never used (gaps are allowed; reuse is not): the identifier's unique
 constraint is the last word either way.
+
+``live_key`` (``<type code>/<licence number>`` while the licence is valid or suspended, NULL
+otherwise) is unique, so the database itself refuses a second live licence with the same
+licence number, however many issuances race (revision 0005).
 """
 
 from __future__ import annotations
@@ -54,6 +59,11 @@ class LicenceRecord(Base):
     superseded_by: Mapped[str | None] = mapped_column(String(100))
     source_id: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    #: Hex of the QR code's 16-byte random part (None for licences recorded before revision 0005).
+    qr_nonce: Mapped[str | None] = mapped_column(String(32))
+    #: ``<type code>/<licence number>`` while the licence is live (valid or suspended), else None;
+    #: unique, so the database refuses a second live licence with one licence number.
+    live_key: Mapped[str | None] = mapped_column(String(130), unique=True)
 
 
 class LicenceEvent(Base):
@@ -71,24 +81,28 @@ class LicenceEvent(Base):
     reason: Mapped[str | None] = mapped_column(Text)
 
 
+def live_key(type_code: str, licence_number: str) -> str:
+    """The value of ``live_key`` for a live licence of ``type_code`` numbered ``licence_number``."""
+    return f"{type_code}/{licence_number}"
+
+
 class SerialCounter(Base):
-    """The next serial to give out for one issuer and licence type."""
+    """The next serial to give out for one issuer (whatever the licence type)."""
 
     __tablename__ = "licence_serial"
 
     issuer_code: Mapped[str] = mapped_column(String(18), primary_key=True)
-    type_code: Mapped[str] = mapped_column(String(21), primary_key=True)
     next_serial: Mapped[int] = mapped_column(BigInteger)
 
 
 _INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 
 
-def allocate_serials(session: Session, issuer_code: str, type_code: str, count: int) -> range:
-    """Reserve ``count`` consecutive serials (from 1 up) for ``issuer_code``'s ``type_code``.
+def allocate_serials(session: Session, issuer_code: str, count: int) -> range:
+    """Reserve ``count`` consecutive serials (from 1 up) for ``issuer_code``, for any licence type.
 
     One statement reads and advances the counter under the row's lock, which is held to the
-    end of ``session``'s transaction: concurrent allocators for the same pair wait for it,
+    end of ``session``'s transaction: concurrent allocators for the same issuer wait for it,
     others do not. Allocate in a short transaction of its own (or first in a transaction) so
     that the lock is brief and, on SQLite, the write lock is taken before any read.
     """
@@ -100,14 +114,14 @@ def allocate_serials(session: Session, issuer_code: str, type_code: str, count: 
         raise DatabaseError(f"serial allocation supports SQLite and PostgreSQL, not {dialect}")
     table = SerialCounter.__table__
     statement = (insert(table)
-                 .values(issuer_code=issuer_code, type_code=type_code, next_serial=1 + count)
-                 .on_conflict_do_update(index_elements=[table.c.issuer_code, table.c.type_code],
+                 .values(issuer_code=issuer_code, next_serial=1 + count)
+                 .on_conflict_do_update(index_elements=[table.c.issuer_code],
                                         set_={"next_serial": table.c.next_serial + count})
                  .returning(table.c.next_serial))
     end = session.execute(statement).scalar_one()
     return range(end - count, end)
 
 
-def allocate_serial(session: Session, issuer_code: str, type_code: str) -> int:
-    """The next unused serial for ``issuer_code``'s ``type_code`` (see :func:`allocate_serials`)."""
-    return allocate_serials(session, issuer_code, type_code, 1).start
+def allocate_serial(session: Session, issuer_code: str) -> int:
+    """The next unused serial of ``issuer_code`` (see :func:`allocate_serials`)."""
+    return allocate_serials(session, issuer_code, 1).start

@@ -88,3 +88,10 @@ def interop_dir() -> Path:
     if not INTEROP.is_dir():
         pytest.skip(f"interop samples not found at {INTEROP}")
     return INTEROP
+
+
+@pytest.fixture(scope="session")
+def postgres_schema_factory():
+    """:func:`make_postgres_schema_db`, for tests that need a schema migrated their own way
+    (test modules cannot import this conftest by name: tests/interop has its own)."""
+    return make_postgres_schema_db

@@ -184,14 +184,35 @@ def _issue_licences(td: TrustDomain, report: DemoReport, out: Path) -> None:
     folder = out / "licences"
     folder.mkdir(exist_ok=True)
     for licence_type in desk.catalogue:
-        issued = desk.issue(licence_type.code, licence_type.example, issuer_code=dev.DEMO_DEPARTMENT_CODE)
+        # A licence number has one live licence: a demo run again renews the one the last run
+        # issued (a new version, fresh documents) instead of issuing a second — if it is the
+        # demo department's and valid. One suspended, or another department's, is left alone.
+        number = licence_type.licence_number_of(licence_type.example)
+        live = desk.library.live_licence(licence_type.code, number)
+        if live is not None and not _renewable(desk, live, dev.DEMO_DEPARTMENT_CODE):
+            report.steps.append(Step(f"issue a {licence_type.name}", True,
+                                     f"skipped: its example number {number} is held by {live.identifier} "
+                                     f"({desk.library.status(live.identifier).name.lower()}, department "
+                                     f"{live.issuer_code}), which the demo does not renew"))
+            continue
+        if live is None:
+            issued = desk.issue(licence_type.code, licence_type.example, issuer_code=dev.DEMO_DEPARTMENT_CODE)
+        else:
+            issued = desk.renew(live.identifier, issuer_code=dev.DEMO_DEPARTMENT_CODE, reason="demo run")
         stem = folder / issued.identifier.replace(".", "_")
         verdicts = []
         for kind, data in (("ofd", issued.ofd), ("pdf", issued.pdf)):
             stem.with_suffix(f".{kind}").write_bytes(data)
             verdicts.append(validate_document(data, trust, utc_now()).indication)
-        qr = verify_payload(issued.qr, signers, at=utc_now())
+        qr = verify_payload(issued.qr, signers, at=utc_now(), expected_base=td.qr_base)
         ok = verdicts == ["TOTAL_PASSED", "TOTAL_PASSED"] and qr.ok
-        report.steps.append(Step(f"issue a {licence_type.name}", ok,
+        report.steps.append(Step(f"{'renew' if live else 'issue'} a {licence_type.name}", ok,
                                  f"{issued.identifier}: OFD {verdicts[0]}, PDF {verdicts[1]}, "
                                  f"QR {'verified' if qr.ok else 'NOT verified'}; {stem}.pdf"))
+
+
+def _renewable(desk, live, department: str) -> bool:
+    """Whether the demo may renew ``live``: the demo department's own, and valid now."""
+    from licences.metadata import LicenceStatus
+
+    return live.issuer_code == department and desk.library.status(live.identifier) is LicenceStatus.VALID

@@ -17,6 +17,7 @@ from licences.catalogue import (
     IssuerNotAllowed,
     LicenceDataError,
     UnknownLicenceType,
+    parse_term,
 )
 from licences.identifiers import LicenceIdentifier
 from licences.metadata import HolderCodeType, LicenceMetadata, LicenceStatus, MetadataError
@@ -112,10 +113,35 @@ def test_validity(catalogue):
     assert business.valid_until(business.example, date(2024, 1, 1)) is None
     assert food.valid_until(food.example, date(2024, 5, 20)) == date(2029, 5, 19)
     no_end = {k: v for k, v in food.example.items() if k != "有效期至"}
-    assert food.valid_until(no_end, date(2024, 2, 29)) == date(2029, 2, 27)
+    assert food.valid_until(no_end, date(2024, 2, 29)) == date(2029, 2, 28)
     too_long = dict(food.example, 有效期至=(date.today() + timedelta(days=6 * 366)).isoformat())
     with pytest.raises(LicenceDataError, match="5-year"):
         food.validate(too_long)
+
+
+@pytest.mark.parametrize(("term", "expected"), [
+    ("长期", (None, None)),
+    ("2019年06月18日至长期", (date(2019, 6, 18), None)),
+    ("2019年06月18日至2039年06月17日", (date(2019, 6, 18), date(2039, 6, 17))),
+    ("2024年02月29日至2024年02月29日", (date(2024, 2, 29), date(2024, 2, 29))),
+])
+def test_business_terms_are_read(term, expected):
+    assert parse_term(term) == expected
+
+
+@pytest.mark.parametrize("term", ["2019年06月18日", "2019-06-18至长期", "2023年02月29日至长期",
+                                  "2020年01月02日至2020年01月01日", "长期至长期", ""])
+def test_bad_business_terms_are_refused(term):
+    with pytest.raises(ValueError):
+        parse_term(term)
+
+
+def test_the_business_licence_validity_follows_its_term(catalogue):
+    business = catalogue.get(BUSINESS)
+    assert business.valid_until(dict(business.example, 营业期限="2019年06月18日至2039年06月17日"),
+                                date(2026, 1, 1)) == date(2039, 6, 17)
+    for term in ("长期", "2019年06月18日至长期"):
+        assert business.valid_until(dict(business.example, 营业期限=term), date(2026, 1, 1)) is None
 
 
 def test_holder_and_number(catalogue):
@@ -144,6 +170,8 @@ def _edit(path, change):
     ("type.json", lambda d: d.update(issuers=["11350100MB0000000A"]), "issuers"),
     ("type.json", lambda d: d.update(page_size="A3"), "page_size"),
     ("type.json", lambda d: d.update(validity={"years": 0}), "validity"),
+    ("type.json", lambda d: d["validity"].update(until_field="成立日期"), "not both"),
+    ("type.json", lambda d: d["validity"].update(term_field="期限"), "the schema lacks: 期限"),
     ("type.json", lambda d: d["holder"].update(code_type="驾照"), "code_type"),
     ("type.json", lambda d: d.update(licence_number_field="编号"), "the schema lacks: 编号"),
     ("schema.json", lambda d: d.update(type="objekt"), "not a valid draft 2020-12 schema"),

@@ -50,7 +50,7 @@ def _metadata(identifier: LicenceIdentifier, *, valid_until: date | None = date(
               status: LicenceStatus = S.VALID) -> LicenceMetadata:
     return LicenceMetadata(
         identifier=identifier, type_name="营业执照", type_code=identifier.type_code,
-        licence_number=f"N{identifier.serial}-{identifier.version}", name="营业执照",
+        licence_number=f"N{identifier.serial}", name="营业执照",  # one number for every version
         issue_date=date(2020, 1, 2),
         issuer_name="示例市市场监督管理局", issuer_code=identifier.issuer_code,
         defining_authority="国家市场监督管理总局", valid_from=date(2020, 1, 2), valid_until=valid_until,

@@ -492,3 +492,85 @@ def test_canonical_json_refuses_what_json_lacks(value, reason):
         canonical_json(value)
     with pytest.raises(QrPayloadError, match="mapping"):
         licence_data_hash(["not", "a", "mapping"])
+
+
+# ---- the verification base -------------------------------------------------------------------------
+
+def test_a_code_under_the_expected_base_passes_in_any_case_of_scheme_and_host(dept):
+    text = encode_payload(_claims(dept), dept.key, BASE)
+    data = text.rsplit("/", 1)[-1]
+    for variant in (text, "https://verify.example.gov.cn/V/" + data, data):
+        result = verify_payload(variant, [dept.der], at=NOW, expected_base=BASE)
+        assert result.ok and result.checks[-1].name == "verification-base", variant
+
+
+@pytest.mark.parametrize("base", ["HTTPS://VERIFY.EXAMPLE.GOV.CN.EVIL.EXAMPLE/V/",
+                                  "HTTPS://VERIFY.EXAMPLE.GOV.CN/", "HTTPS://VERIFY.EXAMPLE.GOV.CN/V/X/",
+                                  "HTTP://VERIFY.EXAMPLE.GOV.CN/V/", "https://verify.example.gov.cn/v/"])
+def test_a_valid_payload_under_another_base_fails(dept, base):
+    data = encode_payload(_claims(dept), dept.key, BASE).rsplit("/", 1)[-1]
+    result = verify_payload(base + data, [dept.der], at=NOW, expected_base=BASE)
+    failed_checks = [c.name for c in result.checks if not c.ok]
+    assert failed_checks == ["verification-base"] and result.indication == "TOTAL_FAILED"
+    assert verify_payload(base + data, [dept.der], at=NOW).ok  # without an expected base: not judged
+    report = verify_qr_report(base + data, [dept.der], NOW, expected_base=BASE)
+    assert report["ok"] is False and report["checks"][-1]["name"] == "verification-base"
+
+
+def test_a_malformed_expected_base_is_a_configuration_error(dept):
+    text = encode_payload(_claims(dept), dept.key, BASE)
+    with pytest.raises(QrPayloadError, match="base URL"):
+        verify_payload(text, [dept.der], at=NOW, expected_base="ftp://verify.example.gov.cn/V/")
+
+
+@pytest.mark.parametrize(("expected", "host"), [
+    (BASE, "verıfy.example.gov.cn"),                                 # dotless i: 'ı'.upper() == 'I'
+    ("https://zhengshu.example.gov.cn/V/", "zhengſhu.example.gov.cn"),  # long s: 'ſ'.upper() == 'S'
+    ("https://localhost:8081/V/", "localhoſt:8081"),
+])
+def test_no_unicode_case_mapping_reaches_the_base_comparison(dept, expected, host):
+    """With str.upper() these hosts — other hosts to any browser (IDNA xn--…) — compared equal
+    to the service's. Only ASCII is folded, and only once the text is ASCII; such a text is not
+    a licence code at all."""
+    from licences.qr_url import base_check
+
+    data = encode_payload(_claims(dept), dept.key, BASE).rsplit("/", 1)[-1]
+    text = f"https://{host}/V/{data}"
+    check = base_check(text, expected)
+    assert not check.ok and "non-ASCII" in check.detail
+    result = verify_payload(text, [dept.der], at=NOW, expected_base=expected)
+    assert not result.ok and result.checks[0].name == "format" and "non-ASCII" in result.checks[0].detail
+
+
+def test_a_long_s_or_dotless_i_in_the_payload_does_not_decode(dept):
+    text = encode_payload(_claims(dept), dept.key, BASE)
+    head, data = text.rsplit("/", 1)
+    for letter, lookalike in (("I", "ı"), ("S", "ſ")):
+        if letter in data:
+            with pytest.raises(QrPayloadError, match="non-ASCII"):
+                decode_payload(f"{head}/{data.replace(letter, lookalike, 1)}")
+
+
+def test_a_base_outside_the_qr_alphanumeric_set_fails(dept):
+    from licences.qr_url import base_check
+
+    data = encode_payload(_claims(dept), dept.key, BASE).rsplit("/", 1)[-1]
+    for text in (f"https://verify.example.gov.cn@evil.example/V/{data}",
+                 f"https://verify_example.gov.cn/V/{data}"):
+        check = base_check(text, BASE)
+        assert not check.ok and "alphanumeric" in check.detail, text
+    assert base_check(f"https://verify.example.gov.cn/V/{data}", BASE).ok  # ASCII folding still applies
+
+
+def test_a_non_ascii_base_url_is_refused():
+    with pytest.raises(QrPayloadError, match="non-ASCII"):
+        verification_base("https://verıfy.example.gov.cn/V/")
+
+
+def test_without_an_expected_base_the_report_says_the_base_was_not_judged(dept):
+    text = encode_payload(_claims(dept), dept.key, BASE)
+    report = verify_qr_report(text, [dept.der], NOW, base_note="no --base")
+    assert report["ok"] and "verification-base" not in [c["name"] for c in report["checks"]]
+    assert [n["name"] for n in report["not_judged"]] == ["verification-base"]
+    assert "no --base" in report["not_judged"][0]["detail"]
+    assert verify_qr_report(text, [dept.der], NOW, expected_base=BASE)["not_judged"] == []

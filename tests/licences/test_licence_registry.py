@@ -22,25 +22,24 @@ ISSUER = "11350100MB0000000Y"
 TYPE = "11100000MB0143028K001"
 
 
-def _allocate(db, issuer=ISSUER, type_code=TYPE) -> int:
+def _allocate(db, issuer=ISSUER) -> int:
     with db.transaction() as s:
-        return allocate_serial(s, issuer, type_code)
+        return allocate_serial(s, issuer)
 
 
-def test_serials_count_from_one_per_issuer_and_type(db):
+def test_serials_count_from_one_per_issuer(db):
     assert [_allocate(db) for _ in range(3)] == [1, 2, 3]
     assert _allocate(db, issuer="91350100MA0000000X") == 1
-    assert _allocate(db, type_code="11100000MB0143028K002") == 1
     assert _allocate(db) == 4
     with db.transaction() as s:
-        counters = {(c.issuer_code, c.type_code): c.next_serial for c in s.scalars(select(SerialCounter))}
-    assert counters[(ISSUER, TYPE)] == 5
+        counters = {c.issuer_code: c.next_serial for c in s.scalars(select(SerialCounter))}
+    assert counters == {ISSUER: 5, "91350100MA0000000X": 2}
 
 
 def test_a_block_of_serials_is_reserved_at_once(db):
     assert _allocate(db) == 1
     with db.transaction() as s:
-        block = allocate_serials(s, ISSUER, TYPE, 100)
+        block = allocate_serials(s, ISSUER, 100)
     assert block == range(2, 102)
     assert _allocate(db) == 102
 
@@ -48,13 +47,13 @@ def test_a_block_of_serials_is_reserved_at_once(db):
 @pytest.mark.parametrize("count", [0, -1, 100_001, True, 1.5])
 def test_a_bad_block_size_is_refused(db, count):
     with db.transaction() as s, pytest.raises(ValueError, match="count"):
-        allocate_serials(s, ISSUER, TYPE, count)
+        allocate_serials(s, ISSUER, count)
 
 
 def test_a_rolled_back_allocation_is_not_counted(db):
     assert _allocate(db) == 1
     with pytest.raises(RuntimeError), db.transaction() as s:
-        assert allocate_serial(s, ISSUER, TYPE) == 2
+        assert allocate_serial(s, ISSUER) == 2
         raise RuntimeError("issuance failed after allocating")
     assert _allocate(db) == 2  # rolled back with its transaction: nothing used, nothing skipped
 
@@ -70,7 +69,7 @@ def test_concurrent_allocations_never_repeat_a_serial(db):
             barrier.wait()
             for _ in range(per_thread):
                 with db.transaction() as s:  # a session and a transaction per allocation
-                    results[index].append(allocate_serial(s, ISSUER, TYPE))
+                    results[index].append(allocate_serial(s, ISSUER))
         except BaseException as exc:  # reported below: a thread's failure must fail the test
             errors.append(exc)
 
@@ -88,14 +87,15 @@ def test_concurrent_allocations_never_repeat_a_serial(db):
 
 
 def _row(identifier: str, *, serial: int = 1, version: int = 1, source_id: str | None = None,
-         previous: str | None = None, type_code: str = TYPE, issuer: str = ISSUER) -> LicenceRecord:
+         previous: str | None = None, type_code: str = TYPE, issuer: str = ISSUER,
+         live_key: str | None = None) -> LicenceRecord:
     now = datetime.now(UTC)
     return LicenceRecord(
         identifier=identifier, type_code=type_code, issuer_code=issuer, serial=serial, version=version,
         licence_number="N1", holder_name="某某公司", holder_code="91350100MA0000000X", status="01",
         status_changed_at=now, valid_from=date(2024, 1, 1), valid_until=None, licence_metadata={"a": 1},
         data={"字段": "值"}, ofd_sm3="0" * 64, pdf_sm3="1" * 64, previous_identifier=previous,
-        source_id=source_id, created_at=now)
+        source_id=source_id, created_at=now, live_key=live_key)
 
 
 def _insert(db, *rows: LicenceRecord) -> None:
@@ -118,6 +118,8 @@ def test_rows_round_trip_with_json_and_dates(db):
     ({"identifier": "a"}, {"identifier": "b"}),  # same type, issuer, serial and version
     ({"identifier": "a", "source_id": "R1"}, {"identifier": "b", "serial": 2, "source_id": "R1"}),
     ({"identifier": "a", "previous": "old"}, {"identifier": "b", "serial": 2, "previous": "old"}),
+    ({"identifier": "a", "live_key": "T/N1"},
+     {"identifier": "b", "serial": 2, "issuer": "91350100MA0000000X", "live_key": "T/N1"}),
 ])
 def test_unique_rules_are_enforced_by_the_database(db, first, second):
     _insert(db, _row(**first))
@@ -159,6 +161,13 @@ def test_an_event_needs_its_licence(db):
         s.flush()
 
 
-def test_migration_creates_the_tables_at_revision_0004(db):
+def test_live_keys_may_be_absent_on_any_number_of_rows(db):
+    _insert(db, _row("a"), _row("b", serial=2), _row("c", serial=3, live_key="T/N1"))
+    with db.transaction() as s:
+        assert len(list(s.scalars(select(LicenceRecord)))) == 3
+
+
+def test_migration_creates_the_tables_at_revision_0005(db):
     assert {"licence", "licence_event", "licence_serial"} <= set(db.table_names())
-    assert db.current_revision() >= "0004"
+    assert db.current_revision() >= "0005"
+

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from ..domain import TrustDomain
-from .output import EXIT_BAD_INPUT, EXIT_FAILED, console, emit, fail
+from .output import EXIT_BAD_INPUT, EXIT_CONFIG, EXIT_FAILED, console, emit, fail
 from .params import AT, HOME, JSON, parse_time_option
 
 app = typer.Typer(
@@ -18,20 +18,13 @@ app = typer.Typer(
 
 
 def record_dict(record) -> dict:
-    return {
-        "identifier": record.identifier,
-        "type_code": record.type_code,
-        "issuer_code": record.issuer_code,
-        "licence_number": record.licence_number,
-        "holder_name": record.holder_name,
-        "status": record.status,
-        "valid_from": record.valid_from.isoformat(),
-        "valid_until": record.valid_until.isoformat() if record.valid_until else None,
-        "ofd_sm3": record.ofd_sm3,
-        "pdf_sm3": record.pdf_sm3,
-        "previous_identifier": record.previous_identifier,
-        "superseded_by": record.superseded_by,
-    }
+    """The licence row as the API shows it too (one summary: effective status, e.g. 05 for a
+    licence past its validity that the sweep has not recorded yet)."""
+    from datetime import UTC, datetime
+
+    from licences.summary import licence_summary
+
+    return licence_summary(record, datetime.now(UTC))
 
 
 @app.command("types")
@@ -70,37 +63,35 @@ def _read_data(path: Path) -> dict:
     return data
 
 
-@app.command("issue")
-def issue(
-    type_code: Annotated[str, typer.Option("--type", help="licence type code (zhengyin licence types)")],
-    data_file: Annotated[Path, typer.Option("--data", help="the licence data as a JSON object")],
-    out: Annotated[Path, typer.Option("--out", help="directory for the OFD and PDF")],
-    issuer: Annotated[
-        str | None,
-        typer.Option("--issuer", help="the issuing department's credit code (default: the demo department)"),
-    ] = None,
-    home: HOME = None,
-    json_: JSON = False,
-) -> None:
-    """Issue one licence: validate, allocate the identifier, render, seal OFD and PDF, record."""
-    from licences.catalogue import LicenceDataError
-
-    data = _read_data(data_file)
-    try:  # before issuing: a licence recorded but never handed over must not happen
+def _writable(out: Path) -> None:
+    """Refuse an output directory that cannot be written, before anything is issued: a licence
+    recorded but never handed over must not happen."""
+    try:
         out.mkdir(parents=True, exist_ok=True)
         probe = out / ".zhengyin-write-test"
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as exc:
         raise fail(f"cannot write into {out}: {exc.strerror or exc}", EXIT_BAD_INPUT) from None
-    if issuer is None:
-        from keys_dev.domain import DEMO_DEPARTMENT_CODE
 
-        issuer = DEMO_DEPARTMENT_CODE
+
+def _issuer(issuer: str | None) -> str:
+    if issuer is not None:
+        return issuer
+    from keys_dev.domain import DEMO_DEPARTMENT_CODE
+
+    return DEMO_DEPARTMENT_CODE
+
+
+def _at_desk(home: Path | None, json_: bool, act):
+    """Run ``act(desk)`` on the home's licence desk; invalid licence data is listed field by
+    field (exit 6), every other refusal goes to the exit table."""
+    from licences.catalogue import LicenceDataError
+
     td = TrustDomain.open(home)
     try:
         try:
-            issued = td.licence_desk.issue(type_code, data, issuer_code=issuer)
+            return act(td.licence_desk)
         except LicenceDataError as exc:
             problems = list(exc.errors)
 
@@ -112,16 +103,85 @@ def issue(
             raise typer.Exit(EXIT_BAD_INPUT) from None
     finally:
         td.close()
+
+
+def _hand_over(issued, out: Path, json_: bool, verb: str) -> None:
+    """Write the OFD and PDF into ``out`` and print what was issued."""
     stem = issued.identifier.replace(".", "_")
     ofd_path, pdf_path = out / f"{stem}.ofd", out / f"{stem}.pdf"
     ofd_path.write_bytes(issued.ofd)
     pdf_path.write_bytes(issued.pdf)
-    result = {"identifier": issued.identifier, "ofd": str(ofd_path), "pdf": str(pdf_path), "qr": issued.qr}
+    result = {"identifier": issued.identifier, "previous_identifier": issued.previous_identifier,
+              "ofd": str(ofd_path), "pdf": str(pdf_path), "qr": issued.qr}
+    replaced = f" (replaces {issued.previous_identifier})" if issued.previous_identifier else ""
     emit(
         result,
         json_,
-        lambda: console.print(f"issued [bold]{issued.identifier}[/]\n  {ofd_path}\n  {pdf_path}"),
+        lambda: console.print(f"{verb} [bold]{issued.identifier}[/]{replaced}\n  {ofd_path}\n  {pdf_path}"),
     )
+
+
+ISSUER = Annotated[
+    str | None,
+    typer.Option("--issuer", help="the issuing department's credit code (default: the demo department)"),
+]
+OUT = Annotated[Path, typer.Option("--out", help="directory for the OFD and PDF")]
+
+
+@app.command("issue")
+def issue(
+    type_code: Annotated[str, typer.Option("--type", help="licence type code (zhengyin licence types)")],
+    data_file: Annotated[Path, typer.Option("--data", help="the licence data as a JSON object")],
+    out: OUT,
+    issuer: ISSUER = None,
+    home: HOME = None,
+    json_: JSON = False,
+) -> None:
+    """Issue one licence: validate, allocate the identifier, render, seal OFD and PDF, record."""
+    data = _read_data(data_file)
+    _writable(out)
+    code = _issuer(issuer)
+    issued = _at_desk(home, json_, lambda desk: desk.issue(type_code, data, issuer_code=code))
+    _hand_over(issued, out, json_, "issued")
+
+
+@app.command("change")
+def change(
+    identifier: Annotated[str, typer.Argument(help="the licence to change (its current version)")],
+    data_file: Annotated[Path, typer.Option("--data", help="the changed licence data, whole, as JSON")],
+    reason: Annotated[str, typer.Option("--reason", help="why (goes into both versions' history)")],
+    out: OUT,
+    issuer: ISSUER = None,
+    home: HOME = None,
+    json_: JSON = False,
+) -> None:
+    """Change a valid licence (变更): its next version with the new data; the old one is superseded."""
+    data = _read_data(data_file)
+    _writable(out)
+    code = _issuer(issuer)
+    issued = _at_desk(home, json_,
+                      lambda desk: desk.change(identifier, data, issuer_code=code, reason=reason))
+    _hand_over(issued, out, json_, "changed: issued")
+
+
+@app.command("renew")
+def renew(
+    identifier: Annotated[str, typer.Argument(help="the licence to renew (valid or expired)")],
+    out: OUT,
+    data_file: Annotated[
+        Path | None, typer.Option("--data", help="new licence data (default: the old data, a new validity)")
+    ] = None,
+    reason: Annotated[str | None, typer.Option("--reason", help="why (goes into the history)")] = None,
+    issuer: ISSUER = None,
+    home: HOME = None,
+    json_: JSON = False,
+) -> None:
+    """Renew a licence (换证/延续): its next version with a new validity; the old one is superseded."""
+    data = _read_data(data_file) if data_file is not None else None
+    _writable(out)
+    code = _issuer(issuer)
+    issued = _at_desk(home, json_, lambda desk: desk.renew(identifier, data, issuer_code=code, reason=reason))
+    _hand_over(issued, out, json_, "renewed: issued")
 
 
 @app.command("show")
@@ -201,6 +261,22 @@ for _name, _reason in (("suspend", True), ("resume", False), ("revoke", True), (
     app.command(_name)(_act(_name, _reason))
 
 
+def _expected_base(td: TrustDomain, base: str | None, certificates_given: bool) -> tuple[str | None, str]:
+    """The verification base a code must open, and why there is none when there is none.
+
+    ``--base`` decides when given. Otherwise the home's own base applies only when the home is
+    configured (``zhengyin init`` wrote its zhengyin.toml) and its certificates are the ones
+    judged: with ``--cert`` the codes are someone else's — another deployment's — and this
+    home's address says nothing about where theirs must point."""
+    if base is not None:
+        return base, ""
+    if certificates_given:
+        return None, "--cert names the signers but no --base the public service they answer at"
+    if not td.settings.config_path.exists():
+        return None, f"the home {td.settings.home} is not configured (no {td.settings.config_path.name})"
+    return td.qr_base, ""
+
+
 def register(root: typer.Typer) -> None:
     @root.command("verify-qr")
     def verify_qr(
@@ -209,28 +285,46 @@ def register(root: typer.Typer) -> None:
             list[Path] | None,
             typer.Option("--cert", help="published issuer certificates (PEM/DER); default: the home's"),
         ] = None,
+        base: Annotated[
+            str | None,
+            typer.Option("--base", help="the public verification service's base the code must open, "
+                                        "e.g. https://verify.example.gov.cn/V/ (default: the home's, "
+                                        "unless --cert is given)"),
+        ] = None,
         at: AT = None,
         home: HOME = None,
         json_: JSON = False,
     ) -> None:
-        """Check a licence QR code offline: its signature, its signer and its validity."""
+        """Check a licence QR code offline: its signature, its signer, its validity and the
+        address it opens (or says that the address was not judged)."""
         from ca.authority import certificate_of, utc_now
-        from licences.qr_payload import verify_qr_report
+        from licences.qr_payload import QrPayloadError, verification_base, verify_qr_report
 
         try:
             certificates = [p.read_bytes() for p in cert or []]
         except OSError as exc:
             raise fail(f"cannot read a certificate: {exc.strerror or exc}", EXIT_BAD_INPUT) from None
-        if not certificates:
-            # The home's signer certificates that are not revoked: a compromised key's QR codes
-            # must not verify (a revoked signer is then simply unknown: INDETERMINATE).
-            td = TrustDomain.open(home)
-            try:
+        td = TrustDomain.open(home)
+        try:
+            # The code must open the public verification service (a valid payload behind
+            # another address is a re-hosted, possibly phishing, QR code).
+            expected_base, note = _expected_base(td, base, bool(certificates))
+            if expected_base is not None:
+                try:
+                    verification_base(expected_base)
+                except QrPayloadError as exc:
+                    where = "--base" if base is not None else "the home's public URL ([public] url)"
+                    raise fail(f"{where}: {exc}", EXIT_BAD_INPUT if base is not None else EXIT_CONFIG) \
+                        from None
+            if not certificates:
+                # The home's signer certificates that are not revoked: a compromised key's QR codes
+                # must not verify (a revoked signer is then simply unknown: INDETERMINATE).
                 records = td.ca.certificates(profile="department-signer", include_revoked=False)
                 certificates = [certificate_of(r).dump() for r in records]
-            finally:
-                td.close()
-        report = verify_qr_report(text, certificates, parse_time_option(at, "--at") or utc_now())
+        finally:
+            td.close()
+        report = verify_qr_report(text, certificates, parse_time_option(at, "--at") or utc_now(),
+                                  expected_base=expected_base, base_note=note)
         emit(report, json_, lambda: console.print_json(json.dumps(report, ensure_ascii=False, default=str)))
         if not report.get("ok"):
             raise typer.Exit(EXIT_FAILED)
