@@ -30,9 +30,12 @@ test: install
 lint: install
 	$(BIN)/ruff check .
 
+## LICENCE_RECORDS: how many records the bulk-conversion bench converts (the issue's figure: 100000).
+LICENCE_RECORDS ?= 100000
 bench: install
 	$(BIN)/python -m bench.sm2_speed
 	$(BIN)/python -m bench.pdf_speed
+	$(BIN)/python -m bench.licence_speed --records $(LICENCE_RECORDS)
 
 clean:
 	rm -rf $(VENV) $(HOME_DIR) build *.egg-info .pytest_cache

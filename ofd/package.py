@@ -403,6 +403,17 @@ class Package:
         return cls(raw=data, names=tuple(files), _files=MappingProxyType(files),
                    _folded=MappingProxyType(folded))
 
+    @classmethod
+    def from_entries(cls, entries: Mapping[str, bytes]) -> Package:
+        """The package ``entries`` make, in memory: what :func:`write_package` would archive and
+        :meth:`open` read back, without the round trip (a writer handing its own output to the
+        sealer). The names obey the same rules; ``raw`` is empty, there being no archive yet."""
+        _check_entry_names(entries)
+        files = {name: bytes(content) for name, content in entries.items()}
+        folded = {_collision_key(name): name for name in files}
+        return cls(raw=b"", names=tuple(files), _files=MappingProxyType(files),
+                   _folded=MappingProxyType(folded))
+
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and name.removeprefix("/") in self._files
 
@@ -464,19 +475,46 @@ class Package:
 _EPOCH = (1980, 1, 1, 0, 0, 0)
 
 
-def write_package(entries: Mapping[str, bytes], when: datetime | None = None) -> bytes:
-    """A deterministic archive of ``entries`` in the given order: fixed timestamp (1980-01-01
-    or ``when``), deflate, no extra fields, UTF-8 names. An entry that deflate would shrink
-    beyond the default :class:`Limits` ratio is stored instead, so what this writes always
-    opens again with :meth:`Package.open`."""
+#: Deflate is tried on this much of a large entry first: seal pictures and the signed values
+#: that carry them are PNG data deflate cannot shrink, and compressing 100 kB twice per
+#: package for nothing is a good part of what sealing a licence costs.
+_SAMPLE = 16 * 1024
+#: A sample deflate shrinks by less than this share is stored (it could not be a bomb either).
+_STORE_BELOW = 0.03
+
+
+def _check_entry_names(entries: Mapping[str, bytes]) -> None:
     for name in entries:
         if not isinstance(name, str):
             raise PackageError(f"entry name {name!r} is not a string")
-        problem = name_problem(name) or ("write_package writes files, not directories" if name.endswith("/")
+        problem = name_problem(name) or ("a package holds files, not directories" if name.endswith("/")
                                          else None)
         if problem:
             raise PackageError(f"entry {name!r}: {problem}")
     _check_unique(list(entries))
+
+
+def _deflated_size(content: bytes) -> int:
+    deflated = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -15)
+    return len(deflated.compress(content)) + len(deflated.flush())
+
+
+def _method(content: bytes, limits: Limits) -> int:
+    """ZIP_STORED for what deflate cannot shrink (judged on a sample) or would shrink beyond
+    the reader's ratio limit, ZIP_DEFLATED otherwise."""
+    if len(content) > 4 * _SAMPLE and _deflated_size(content[:_SAMPLE]) > (1 - _STORE_BELOW) * _SAMPLE:
+        return zipfile.ZIP_STORED  # incompressible: storing costs nothing and keeps the ratio at 1
+    if len(content) > limits.ratio_floor and len(content) > limits.max_ratio * _deflated_size(content):
+        return zipfile.ZIP_STORED
+    return zipfile.ZIP_DEFLATED
+
+
+def write_package(entries: Mapping[str, bytes], when: datetime | None = None) -> bytes:
+    """A deterministic archive of ``entries`` in the given order: fixed timestamp (1980-01-01
+    or ``when``), deflate, no extra fields, UTF-8 names. An entry that deflate would shrink
+    beyond the default :class:`Limits` ratio is stored instead, so what this writes always
+    opens again with :meth:`Package.open`; so is a large entry deflate cannot shrink."""
+    _check_entry_names(entries)
     if when is not None and not 1980 <= when.year <= 2107:
         raise PackageError(f"a ZIP timestamp must lie in 1980..2107, not {when.isoformat()}")
     stamp = when.timetuple()[:6] if when is not None else _EPOCH
@@ -488,11 +526,6 @@ def write_package(entries: Mapping[str, bytes], when: datetime | None = None) ->
             info = zipfile.ZipInfo(name, date_time=stamp)
             info.create_system = 0
             info.external_attr = 0
-            info.compress_type = zipfile.ZIP_DEFLATED
-            if len(content) > limits.ratio_floor:
-                deflated = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -15)
-                packed = len(deflated.compress(content)) + len(deflated.flush())
-                if len(content) > limits.max_ratio * packed:
-                    info.compress_type = zipfile.ZIP_STORED
+            info.compress_type = _method(content, limits)
             archive.writestr(info, content)
     return out.getvalue()

@@ -20,6 +20,7 @@ would break that signature, so it is refused.
 from __future__ import annotations
 
 import base64
+import functools
 import posixpath
 import re
 from dataclasses import dataclass
@@ -31,7 +32,7 @@ from hsm import oids
 from hsm.keystore import Signer
 from hsm.sm3 import sm3
 from seals.make import sign_with_seal
-from seals.seal import read_seal
+from seals.seal import Seal, read_seal
 
 from .content import element, number, serialize
 from .errors import OfdError
@@ -225,6 +226,13 @@ def _assemble(
     return write_package(entries)
 
 
+@functools.lru_cache(maxsize=16)
+def _read_seal(seal: bytes) -> Seal:
+    """The seal parsed, kept by its exact bytes (a Seal is immutable): every licence a seal
+    stamps hands over the same seal."""
+    return read_seal(seal)
+
+
 def seal_ofd(
     data: bytes | Package,
     *,
@@ -238,7 +246,7 @@ def seal_ofd(
     is usable (active, within validity, the signer one of its holders)."""
     when = time or datetime.now(UTC)
     ofd = read_ofd(data)
-    parsed = read_seal(seal)
+    parsed = _read_seal(bytes(seal))
     if signer_certificate not in parsed.certificates:
         raise SealingError(f"the signer certificate is not one of seal {parsed.es_id}'s certificates")
     size = (placement.width or parsed.picture.width_mm, placement.height or parsed.picture.height_mm)

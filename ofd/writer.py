@@ -24,7 +24,7 @@ from pages.model import Document, Image, Item, PageModelError, QrCode, Text
 from pages.qr import qr_png
 
 from .content import IdSequence, element, numbers, page_content, serialize
-from .package import write_package
+from .package import Package, write_package
 
 DOC = "Doc_0"
 RES = "Res"
@@ -43,7 +43,19 @@ CREATOR_VERSION = _creator_version()
 
 
 def write_ofd(document: Document) -> bytes:
-    """The OFD package of ``document``.
+    """The OFD package of ``document``; see :func:`ofd_entries`."""
+    entries, created = ofd_entries(document)
+    return write_package(entries, when=_zip_time(created))
+
+
+def ofd_package(document: Document) -> Package:
+    """The OFD package of ``document`` in memory, not archived: what the sealer reads when the
+    document is sealed at once (issuing a licence), sparing an archive written and read back."""
+    return Package.from_entries(ofd_entries(document)[0])
+
+
+def ofd_entries(document: Document) -> tuple[dict[str, bytes], datetime]:
+    """The files of ``document``'s OFD package, in archive order, and its creation time.
 
     A missing ``doc_id`` becomes a fresh uuid4 (32 hex digits); a missing ``created`` becomes
     now, and an aware one is read, in China Standard Time: OFD's CreationDate is a bare date,
@@ -90,7 +102,7 @@ def write_ofd(document: Document) -> bytes:
         entries[f"{DOC}/Pages/Page_{index}/Content.xml"] = content
     for name, data in files.items():
         entries[f"{DOC}/{RES}/{name}"] = data
-    return write_package(entries, when=_zip_time(created))
+    return entries, created
 
 
 def _creation_time(created: datetime | None) -> datetime:

@@ -295,6 +295,17 @@ def _load(path: Path, font_number: int) -> FontFace:
     return FontFace(path, font_number)
 
 
+_FACES: dict[str | None, FontFace] = {}
+
+
 def cjk_face() -> FontFace:
-    """The CJK face every document uses (font number 0 of :func:`cjk_font_path`), cached."""
-    return FontFace.load(cjk_font_path(), 0)
+    """The CJK face every document uses (font number 0 of :func:`cjk_font_path`), cached.
+
+    Layout asks for it for every line of text: finding and resolving the file each time cost a
+    tenth of writing a licence, so the face is kept per value of ``ZHENGYIN_CJK_FONT`` (a new
+    value finds its own file; the file itself was read whole when the face was parsed)."""
+    key = os.environ.get(FONT_ENV) or None
+    face = _FACES.get(key)
+    if face is None:
+        face = _FACES[key] = FontFace.load(cjk_font_path(), 0)
+    return face

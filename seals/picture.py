@@ -28,6 +28,7 @@ package that only ofd/ can render; this module recognises it and says so.
 from __future__ import annotations
 
 import enum
+import functools
 import io
 import math
 from collections.abc import Callable
@@ -328,10 +329,17 @@ def picture_png(declared_type: str, data: bytes, *, max_pixels: int = 40_000_000
     """The raster picture as an RGBA PNG, for a stamp appearance; decoded by its bytes, not its label.
 
     Old BMP seals keep their white background. OFD pictures are refused: ofd/ renders them.
+    Every licence a seal stamps asks for the same picture, and decoding and compressing a
+    print-resolution seal face costs tens of milliseconds, so results are kept, keyed by the
+    picture's own bytes (a different picture can never get another's PNG).
     """
     if not isinstance(data, bytes | bytearray | memoryview):
         raise SealPictureError(f"picture data must be bytes, not {type(data).__name__}")
-    data = bytes(data)
+    return _picture_png(str(declared_type), bytes(data), max_pixels)
+
+
+@functools.lru_cache(maxsize=32)
+def _picture_png(declared_type: str, data: bytes, max_pixels: int) -> bytes:
     kind = _sniff(data)
     if kind == "ofd":
         raise SealPictureError("an OFD picture is rendered by ofd/")
