@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import getpass
 import os
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from ca.authority import AuthorityPolicy, CertificateAuthority
 from hsm.keystore import KeyEvent
@@ -19,6 +21,9 @@ from ledger.audit import AuditLog
 from ledger.config import Settings, load_settings
 from ledger.database import Database
 from seals.office import SealOffice
+
+if TYPE_CHECKING:
+    from hsm.vault import VaultKeyStore
 
 
 def default_actor() -> str:
@@ -30,14 +35,39 @@ def default_actor() -> str:
     return f"cli:{user}"
 
 
+#: The parts an actor's view shares with the domain it was made from: they hold connections,
+#: pools, caches or loaded data, and record no actor of their own for the acts a view performs.
+SHARED_PARTS = ("db", "audit", "keys", "catalogue")
+
+
 @dataclass
 class TrustDomain:
     settings: Settings
     actor: str
+    #: The domain this one is a view of (:meth:`acting_as`); None for a domain that owns its parts.
+    view_of: TrustDomain | None = field(default=None, repr=False, compare=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
 
     @classmethod
     def open(cls, home: str | None = None, *, actor: str | None = None) -> TrustDomain:
         return cls(load_settings(home), actor or default_actor())
+
+    def acting_as(self, actor: str) -> TrustDomain:
+        """This domain as ``actor``: the same database engine, audit log, key store and
+        catalogue (made once, here, if they were not yet), with its own CA, seal office,
+        licence library and desk, which are light objects that record ``actor`` for every act.
+
+        A service serving many callers keeps one domain and makes a view per request: nothing
+        per caller outlives the request, and closing a view closes nothing — the domain it
+        came from owns the connections. Key-store events (a Vault unwrap, say) are process
+        level and stay recorded under this domain's actor.
+        """
+        owner = self.view_of or self
+        with owner._lock:  # cached_property is not thread-safe: make each shared part once
+            shared = {name: getattr(owner, name) for name in SHARED_PARTS}
+        view = TrustDomain(owner.settings, actor, view_of=owner)
+        view.__dict__.update(shared)
+        return view
 
     @cached_property
     def db(self) -> Database:
@@ -48,9 +78,28 @@ class TrustDomain:
         return AuditLog(self.db)
 
     @cached_property
-    def keys(self) -> SoftKeyStore:
+    def keys(self) -> SoftKeyStore | VaultKeyStore:
+        """The configured key store (``keys.backend``): encrypted files, or HashiCorp Vault."""
+        if self.settings.key_backend == "vault":
+            return self._vault_keys()
         return SoftKeyStore(self.settings.keys_dir, self.settings.key_passphrase(),
                             on_event=self._record_key_event)
+
+    def _vault_keys(self) -> VaultKeyStore:
+        from hsm.vault import AppRoleAuth, TokenAuth, VaultConnection, VaultKeyStore
+
+        vault = self.settings.vault
+        if vault.auth_method == "approle":
+            vault.secret_id()  # fail now, with the setting to fix, rather than at the first signature
+            auth = AppRoleAuth(vault.role_id, vault.secret_id, mount=vault.approle_mount)
+        else:
+            auth = TokenAuth(vault.token())
+        connection = VaultConnection(vault.address, auth, namespace=vault.namespace,
+                                     ca_bundle=vault.ca_bundle, timeout=vault.timeout_seconds)
+        return VaultKeyStore(connection, kv_mount=vault.kv_mount, transit_mount=vault.transit_mount,
+                             transit_key=vault.transit_key, key_prefix=vault.key_prefix,
+                             unwrap_cache_seconds=vault.unwrap_cache_seconds,
+                             on_event=self._record_key_event, actor=self.actor)
 
     @cached_property
     def ca(self) -> CertificateAuthority:
@@ -70,15 +119,26 @@ class TrustDomain:
         return LicenceLibrary(self.db, self.audit, DocumentStore(self.settings.home / "documents"),
                               actor=self.actor)
 
+    @property
+    def qr_base(self) -> str:
+        """The base URL of this home's licence QR codes: the public verification service answers
+        them at ``/V/<payload>`` (upper case: QR alphanumeric mode). What the desk prints and what
+        ``verify-qr`` expects of a code (checked when used, by licences.qr_url.verification_base)."""
+        return self.settings.public_url.rstrip("/") + "/V/"
+
     @cached_property
     def licence_desk(self):
         """Issuing licences with this home's seals, QR codes pointing at the public service."""
-        from licences.catalogue import Catalogue
         from licences.issuance import LicenceDesk
 
-        # The public service answers QR codes at /V/<payload> (upper case: QR alphanumeric mode).
-        base = self.settings.public_url.rstrip("/") + "/V/"
-        return LicenceDesk(Catalogue.load(), self.licences, self.seals, base_url=base)
+        return LicenceDesk(self.catalogue, self.licences, self.seals, base_url=self.qr_base)
+
+    @cached_property
+    def catalogue(self):
+        """The licence types (read once from licences/types)."""
+        from licences.catalogue import Catalogue
+
+        return Catalogue.load()
 
     def verification_trust(self):
         """What a verifier on this home trusts: the root as anchor, the issuing CA, the CRLs the
@@ -103,5 +163,6 @@ class TrustDomain:
                           subject=f"key:{event.label}/v{event.version}", details=event.details)
 
     def close(self) -> None:
-        if "db" in self.__dict__:
+        """Release the database engine; a view (:meth:`acting_as`) leaves its owner's open."""
+        if self.view_of is None and "db" in self.__dict__:
             self.db.dispose()
