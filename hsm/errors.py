@@ -61,3 +61,38 @@ class WrongPassphrase(HsmError):
 
 class KeyFormatError(HsmError):
     """Key material (PEM, PKCS#8, PKCS#12) could not be parsed."""
+
+
+class KeyStoreBackendError(HsmError):
+    """The key store's backend (e.g. Vault) refused or could not serve a request.
+
+    Raised before anything is committed where the operation has several steps, so a
+    failed signing issues nothing. Messages name the backend, the operation and what to
+    check; they never carry a token, a secret ID or key material.
+    """
+
+
+class KeyStoreUnavailable(KeyStoreBackendError):
+    """The backend cannot be reached or does not answer (connection refused, timeout, 5xx)."""
+
+
+class KeyStoreSealed(KeyStoreUnavailable):
+    """The backend is up but sealed: an operator must unseal it before keys can be used."""
+
+
+class KeyStorePermissionDenied(KeyStoreBackendError):
+    """The backend refused the credentials or the policy does not allow the operation."""
+
+
+class KeyStoreMisconfigured(KeyStoreBackendError):
+    """The backend is set up wrongly for this store: a CA bundle file that does not exist, a
+    mount that is not the engine it should be (Vault answers 405), a missing KV mount."""
+
+
+class KeyStoreConflict(KeyStoreBackendError):
+    """Another writer kept changing the same key while this operation tried to record its
+    change (check-and-set lost repeatedly); nothing of this operation was recorded, try again."""
+
+
+class KeyStoreClosed(KeyStoreBackendError):
+    """The key store was closed (its cached keys dropped, its login given up) and is not used again."""

@@ -3,7 +3,8 @@
 A label names a key's purpose (``root-ca``, ``dept-913100001234567890-signer``); each
 rotation adds a version and makes it current, older versions stay usable for verification
 (and, until disabled, for signing on request), so documents signed years ago still verify.
-Backends: :mod:`hsm.soft` (encrypted PKCS#8 files). Callers sign through
+Backends: :mod:`hsm.soft` (encrypted PKCS#8 files) and :mod:`hsm.vault` (wrapped by HashiCorp
+Vault Transit, versioned in KV v2); one contract test suite runs against both. Callers sign through
 :meth:`KeyStore.sign` or a :class:`KeyRef`; the private key is never returned.
 """
 

@@ -10,11 +10,13 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 CONFIG_FILE = "zhengyin.toml"
 ENVIRONMENTS = ("development", "production")
+KEY_BACKENDS = ("soft", "vault")
 
 
 class ConfigError(Exception):
@@ -22,6 +24,90 @@ class ConfigError(Exception):
 
 
 DEFAULT_PUBLIC_URL = "http://localhost:8081/"  # development: the public service on this machine
+DEFAULT_UNWRAP_CACHE_SECONDS = 60
+#: Every setting [keys.vault] may hold; anything else (a misspelt name, a secret under another
+#: spelling) is refused rather than silently ignored.
+VAULT_SETTING_NAMES = ("address", "namespace", "ca_bundle", "unwrap_cache_seconds", "role_id", "token_file",
+                       "secret_id_file", "kv_mount", "transit_mount", "transit_key", "key_prefix",
+                       "approle_mount")
+
+
+class SecretText:
+    """A secret read from the environment: shown nowhere (repr, dataclasses.asdict, logs)."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str):
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "SecretText('***')"
+
+    __str__ = __repr__
+
+
+def _read_secret_file(path: Path, what: str) -> str:
+    try:
+        value = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or "not UTF-8 text"
+        raise ConfigError(f"cannot read the {what} file {path}: {reason}") from exc
+    if not value:
+        raise ConfigError(f"the {what} file {path} is empty")
+    return value
+
+
+@dataclass(frozen=True)
+class VaultSettings:
+    """Where the ``vault`` key backend finds HashiCorp Vault and how it logs in.
+
+    Secrets (the token, the AppRole secret ID) come only from the environment or from files
+    the configuration names, never from ``zhengyin.toml`` itself: the configuration file is
+    often world-readable, copied into tickets and committed to repositories. They are read
+    when asked for (:meth:`token`, :meth:`secret_id`) and kept out of ``repr``.
+    """
+
+    address: str
+    kv_mount: str = "secret"
+    transit_mount: str = "transit"
+    transit_key: str = "zhengyin"
+    key_prefix: str = "zhengyin/keys"
+    namespace: str | None = None
+    ca_bundle: Path | None = None
+    #: How long a key decrypted for signing stays in memory; 0 = decrypt for every signature.
+    unwrap_cache_seconds: int = DEFAULT_UNWRAP_CACHE_SECONDS
+    timeout_seconds: float = 10.0
+    approle_mount: str = "approle"
+    role_id: str | None = None
+    token_file: Path | None = None
+    secret_id_file: Path | None = None
+    _token_env: SecretText | None = field(default=None, repr=False)
+    _secret_id_env: SecretText | None = field(default=None, repr=False)
+
+    @property
+    def auth_method(self) -> str:
+        """``approle`` when a role ID is configured, else ``token``."""
+        return "approle" if self.role_id else "token"
+
+    def token(self) -> str:
+        if self._token_env:
+            return self._token_env.reveal()
+        if self.token_file is not None:
+            return _read_secret_file(self.token_file, "Vault token")
+        raise ConfigError("no Vault credentials: set ZHENGYIN_VAULT_TOKEN (or VAULT_TOKEN), "
+                          "ZHENGYIN_VAULT_TOKEN_FILE, or an AppRole with ZHENGYIN_VAULT_ROLE_ID and "
+                          "ZHENGYIN_VAULT_SECRET_ID(_FILE)")
+
+    def secret_id(self) -> str:
+        if self._secret_id_env:
+            return self._secret_id_env.reveal()
+        if self.secret_id_file is not None:
+            return _read_secret_file(self.secret_id_file, "Vault AppRole secret ID")
+        raise ConfigError("AppRole login needs a secret ID: set ZHENGYIN_VAULT_SECRET_ID or "
+                          "ZHENGYIN_VAULT_SECRET_ID_FILE (or keys.vault.secret_id_file)")
 
 
 @dataclass(frozen=True)
@@ -36,6 +122,9 @@ class Settings:
     ocsp_url: str | None = None
     #: The public verification service's base URL, printed into every licence's QR code.
     public_url: str = DEFAULT_PUBLIC_URL
+    #: Which key store holds the private keys: ``soft`` (encrypted files) or ``vault``.
+    key_backend: str = "soft"
+    vault: VaultSettings | None = None
 
     @property
     def production(self) -> bool:
@@ -95,6 +184,10 @@ def load_settings(home: str | Path | None = None,
     keys_dir = Path(keys.get("dir") or home_path / "keys")
     if not keys_dir.is_absolute():
         keys_dir = home_path / keys_dir
+    backend = (env.get("ZHENGYIN_KEY_BACKEND") or keys.get("backend") or "soft").strip().lower()
+    if backend not in KEY_BACKENDS:
+        raise ConfigError(f"ZHENGYIN_KEY_BACKEND (keys.backend) must be one of {', '.join(KEY_BACKENDS)}, "
+                          f"not {backend!r}")
     pass_file = env.get("ZHENGYIN_KEY_PASSPHRASE_FILE") or keys.get("passphrase_file")
     pass_path = None
     if pass_file:
@@ -111,4 +204,100 @@ def load_settings(home: str | Path | None = None,
         crl_base_url=(env.get("ZHENGYIN_CRL_BASE_URL") or ca.get("crl_base_url") or "").rstrip("/") or None,
         ocsp_url=env.get("ZHENGYIN_OCSP_URL") or ca.get("ocsp_url") or None,
         public_url=env.get("ZHENGYIN_PUBLIC_URL") or cfg.get("public", {}).get("url") or DEFAULT_PUBLIC_URL,
+        key_backend=backend,
+        vault=(_vault_settings(home_path, keys.get("vault", {}), env, production=environment == "production")
+               if backend == "vault" else None),
     )
+
+
+def _path_setting(home: Path, value: str | None) -> Path | None:
+    if not value:
+        return None
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else home / path
+
+
+def _check_vault_address(address: str, production: bool) -> None:
+    """https in production; never credentials in the address (and never echo one that has them)."""
+    try:
+        parts = urlsplit(address)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        raise ConfigError("the Vault address is not a valid URL (scheme://host:port)") from None
+    if "@" in parts.netloc:
+        raise ConfigError("the Vault address must not carry a user name or password (user:secret@host); "
+                          "give the token through ZHENGYIN_VAULT_TOKEN(_FILE) or use AppRole")
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ConfigError(f"the Vault address must start with https:// (or http:// for a local test server), "
+                          f"not {address!r}")
+    if production and parts.scheme != "https":
+        raise ConfigError(f"in production the Vault address must use https://, not {address!r}: the token "
+                          "and the wrapped keys would cross the network in clear")
+
+
+def _vault_settings(home: Path, section: Mapping, env: Mapping[str, str], *,
+                    production: bool = False) -> VaultSettings:
+    """``[keys.vault]`` overlaid by ``ZHENGYIN_VAULT_*`` (and Vault's own ``VAULT_*``) variables."""
+    if not isinstance(section, Mapping):
+        raise ConfigError("[keys.vault] in zhengyin.toml must be a table")
+    for secret in ("token", "secret_id"):
+        if secret in section:
+            raise ConfigError(f"keys.vault.{secret} must not be written into {CONFIG_FILE}: put it in a file "
+                              f"readable only by the service and set keys.vault.{secret}_file, or use "
+                              f"ZHENGYIN_VAULT_{secret.upper()}")
+    unknown = sorted(str(name) for name in section if name not in VAULT_SETTING_NAMES)
+    if unknown:  # names only: the value of a misspelt secret is never repeated
+        raise ConfigError(f"unknown setting(s) in [keys.vault] of {home / CONFIG_FILE}: "
+                          f"{', '.join(unknown)}; known are {', '.join(VAULT_SETTING_NAMES)} "
+                          "(secrets go in files or the environment)")
+
+    def pick(name: str, *variables: str, default=None):
+        for variable in variables:
+            if env.get(variable):
+                return env[variable]
+        return section.get(name, default)
+
+    address = pick("address", "ZHENGYIN_VAULT_ADDR", "VAULT_ADDR")
+    if not address:
+        raise ConfigError("the vault key backend needs Vault's address: set ZHENGYIN_VAULT_ADDR "
+                          f"(or VAULT_ADDR) or keys.vault.address in {home / CONFIG_FILE}")
+    _check_vault_address(str(address), production)
+    ca_bundle = _path_setting(home, pick("ca_bundle", "ZHENGYIN_VAULT_CACERT", "VAULT_CACERT"))
+    if ca_bundle is not None and not ca_bundle.is_file():
+        raise ConfigError(f"the Vault CA bundle {ca_bundle} (keys.vault.ca_bundle / ZHENGYIN_VAULT_CACERT) "
+                          "does not exist or is not a file")
+    raw_cache = pick("unwrap_cache_seconds", "ZHENGYIN_VAULT_UNWRAP_CACHE_SECONDS",
+                     default=DEFAULT_UNWRAP_CACHE_SECONDS)
+    try:
+        cache = int(raw_cache)
+        if cache < 0 or isinstance(raw_cache, bool):
+            raise ValueError
+    except (TypeError, ValueError):
+        raise ConfigError(f"unwrap_cache_seconds must be a whole number of seconds >= 0, not {raw_cache!r}") \
+            from None
+    mounts = {name: str(pick(name, f"ZHENGYIN_VAULT_{name.upper()}", default=default)).strip("/")
+              for name, default in (("kv_mount", "secret"), ("transit_mount", "transit"),
+                                    ("transit_key", "zhengyin"), ("key_prefix", "zhengyin/keys"),
+                                    ("approle_mount", "approle"))}
+    for name, value in mounts.items():
+        if not value or ".." in value.split("/"):
+            raise ConfigError(f"keys.vault.{name} must be a non-empty Vault path, not {value!r}")
+    return VaultSettings(
+        address=str(address).rstrip("/"),
+        namespace=pick("namespace", "ZHENGYIN_VAULT_NAMESPACE", "VAULT_NAMESPACE") or None,
+        ca_bundle=ca_bundle,
+        unwrap_cache_seconds=cache,
+        role_id=pick("role_id", "ZHENGYIN_VAULT_ROLE_ID") or None,
+        token_file=_path_setting(home, pick("token_file", "ZHENGYIN_VAULT_TOKEN_FILE")),
+        secret_id_file=_path_setting(home, pick("secret_id_file", "ZHENGYIN_VAULT_SECRET_ID_FILE")),
+        _token_env=_secret_env(env, "ZHENGYIN_VAULT_TOKEN", "VAULT_TOKEN"),
+        _secret_id_env=_secret_env(env, "ZHENGYIN_VAULT_SECRET_ID"),
+        **mounts,
+    )
+
+
+def _secret_env(env: Mapping[str, str], *names: str) -> SecretText | None:
+    for name in names:
+        if env.get(name):
+            return SecretText(env[name])
+    return None

@@ -11,7 +11,7 @@ from rich.table import Table
 from hsm.keystore import KeyVersion
 
 from ..domain import TrustDomain
-from .output import console, emit
+from .output import EXIT_FAILED, console, emit
 from .params import HOME, JSON
 
 app = typer.Typer(help="Versioned SM2 keys in the home's key store.", no_args_is_help=True)
@@ -96,3 +96,45 @@ def import_key(label: str, file: Annotated[Path, typer.Argument(exists=True, dir
     kv = TrustDomain.open(home).keys.import_key(label, file.read_bytes(), password,
                                                  as_new_version=new_version)
     _show(kv, json_, "imported")
+
+
+@app.command()
+def rewrap(rotate_transit: bool = typer.Option(
+               False, "--rotate-transit", help="first rotate the Vault Transit key that wraps the keys"),
+           home: HOME = None, json_: JSON = False) -> None:
+    """Rewrap every stored key under the newest Vault Transit key version (vault backend only).
+
+    Run after rotating the Transit key (or pass --rotate-transit). When the report says
+    "complete" (nothing skipped but fully destroyed versions) the Transit key's
+    min_decryption_version can be raised to retire the old wrapping; otherwise the command
+    lists what it could not rewrap and why, and exits with 1.
+    """
+    keys = TrustDomain.open(home).keys
+    if getattr(keys, "backend", None) != "vault":
+        raise typer.BadParameter("keys rewrap applies to the vault key backend (keys.backend = \"vault\"); "
+                                 "this home uses the soft backend")
+    if rotate_transit:
+        keys.rotate_transit_key()
+    result = keys.rewrap_all()
+    data = {"transit_key": result.transit_key, "transit_version": result.transit_version,
+            "rewrapped": [{"label": label, "version": v, "from_transit_version": t}
+                          for label, v, t in result.rewrapped],
+            "up_to_date": [{"label": label, "version": v} for label, v in result.up_to_date],
+            "skipped": [{"label": label, "version": v, "reason": why} for label, v, why in result.skipped],
+            "complete": result.complete}
+
+    def render() -> None:
+        console.print(f"transit key [bold]{result.transit_key}[/] is at version {result.transit_version}: "
+                      f"{len(result.rewrapped)} rewrapped, {len(result.up_to_date)} already current, "
+                      f"{len(result.skipped)} skipped")
+        for label, version, why in result.skipped:
+            console.print(f"  skipped {label} v{version}: {why}", highlight=False)
+        if result.complete:
+            console.print(f"the old wrapping can now be retired: set min_decryption_version="
+                          f"{result.transit_version} on the Transit key")
+        else:
+            console.print("not complete: do not raise the Transit key's min_decryption_version yet")
+
+    emit(data, json_, render)
+    if not result.complete:
+        raise typer.Exit(EXIT_FAILED)

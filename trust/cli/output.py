@@ -10,7 +10,17 @@ from typing import Any
 import typer
 from rich.console import Console
 
-from hsm.errors import HsmError, KeyExists, KeyFormatError, KeyNotFound, KeyUnavailable, WrongPassphrase
+from hsm.errors import (
+    HsmError,
+    KeyExists,
+    KeyFormatError,
+    KeyNotFound,
+    KeyStoreMisconfigured,
+    KeyStorePermissionDenied,
+    KeyStoreUnavailable,
+    KeyUnavailable,
+    WrongPassphrase,
+)
 from ledger.audit import AuditError
 from ledger.config import ConfigError
 from ledger.database import DatabaseError
@@ -18,11 +28,11 @@ from ledger.database import DatabaseError
 EXIT_OK = 0
 EXIT_FAILED = 1        # the command ran and the answer is negative (e.g. a chain does not verify)
 EXIT_USAGE = 2         # wrong arguments (typer/click)
-EXIT_CONFIG = 3        # configuration, environment, production rules
+EXIT_CONFIG = 3        # configuration, environment (incl. a key store that is sealed or unreachable)
 EXIT_NOT_FOUND = 4     # no such key, certificate, ...
 EXIT_REFUSED = 5       # the act is not allowed in the current state (exists, revoked, disabled)
 EXIT_BAD_INPUT = 6     # an input file or value could not be read
-EXIT_CREDENTIALS = 7   # wrong passphrase or password
+EXIT_CREDENTIALS = 7   # wrong passphrase or password; the key store refused the credentials or policy
 
 console = Console()
 errors = Console(stderr=True)
@@ -45,7 +55,9 @@ def _exit_code(exc: BaseException) -> int | None:
     from keys_dev import DevelopmentMaterialRefused
 
     table: list[tuple[type[BaseException] | tuple, int]] = [
-        (WrongPassphrase, EXIT_CREDENTIALS),
+        ((WrongPassphrase, KeyStorePermissionDenied), EXIT_CREDENTIALS),
+        # Vault sealed, unreachable or set up wrongly: the environment, not the command, must change.
+        ((KeyStoreUnavailable, KeyStoreMisconfigured), EXIT_CONFIG),
         (KeyNotFound, EXIT_NOT_FOUND),
         ((KeyExists, KeyUnavailable), EXIT_REFUSED),
         (KeyFormatError, EXIT_BAD_INPUT),
