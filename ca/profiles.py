@@ -77,9 +77,18 @@ OCSP_RESPONDER = Profile(
     name="ocsp-responder", title="OCSP响应器", is_ca=False,
     key_usage=frozenset({"digital_signature"}), validity=_YEAR,
     extended_key_usage=("ocsp_signing",), ocsp_no_check=True)
+#: ETSI TS 119 612 §5.7.1 id-tsl-kp-tslSigning: the key signs trust lists and nothing else.
+TSL_SIGNING_OID = "0.4.0.2231.3.0"
+TRUST_LIST_SIGNER = Profile(
+    # Its own key and EKU, so a verifier can tell the trust-list signer from every other
+    # certificate under the root (any of which could sign a CMS).
+    name="trust-list-signer", title="信任列表签名", is_ca=False,
+    key_usage=frozenset({"digital_signature"}), validity=3 * _YEAR + timedelta(days=1),
+    extended_key_usage=(TSL_SIGNING_OID,))
 
 PROFILES: dict[str, Profile] = {p.name: p for p in (
-    ROOT_CA, ISSUING_CA, SEAL_MAKER, DEPARTMENT_SIGNER, TIME_STAMPING, OCSP_RESPONDER)}
+    ROOT_CA, ISSUING_CA, SEAL_MAKER, DEPARTMENT_SIGNER, TIME_STAMPING, OCSP_RESPONDER,
+    TRUST_LIST_SIGNER)}
 
 
 def profile_named(name: str) -> Profile:

@@ -220,3 +220,15 @@ def test_certified_pdf_locks_the_document(home, licence_seal, notice_pdf, tmp_pa
         home, "sign", str(UNSIGNED), "--seal", licence_seal, "-o", str(tmp_path / "y.ofd"), "--certify", "2"
     )
     assert code == 6 and "PDF" in err
+
+
+@pytest.mark.parametrize("option", ["--trust-anchor", "--cert", "--seal-maker", "--crl"])
+def test_an_unreadable_trust_option_is_bad_input_not_a_verdict(home, sealed, tmp_path, option):
+    # Exit 2 is INDETERMINATE: a script must not take a typo in a trust file for a verdict.
+    missing = tmp_path / "missing.pem"
+    code, out, err = run_cli(home, "verify", str(sealed), option, str(missing), "--json")
+    assert code == 6 and not out and "cannot read" in err and "Traceback" not in err
+    garbage = tmp_path / "garbage.pem"
+    garbage.write_bytes(b"not a certificate or CRL")
+    code, out, err = run_cli(home, "verify", str(sealed), option, str(garbage), "--json")
+    assert code == 6 and not out and "Traceback" not in err, err

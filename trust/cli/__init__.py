@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import typer
 
-from . import audit, ca, keys, licence, seal, setup, sign, verify
+from . import audit, ca, keys, licence, publish, seal, serve, serve_verify, setup, sign, verify
+from . import batch as batch_cli
 from .output import run_guarded
 
 app = typer.Typer(name="zhengyin", no_args_is_help=True, add_completion=False,
@@ -23,6 +24,10 @@ setup.register(app)
 sign.register(app)
 verify.register(app)
 licence.register(app)
+serve.register(app)
+publish.register(app)
+serve_verify.register(app)
+licence.app.command("batch")(batch_cli.batch)
 
 
 def main() -> None:

@@ -2,9 +2,11 @@
 
 Exit codes are the verdict's, so scripts can branch on them: 0 TOTAL_PASSED, 1 TOTAL_FAILED,
 2 INDETERMINATE, 3 NO_SIGNATURE_FOUND, 4 unreadable input (not a document, hostile or
-damaged package). Trust comes from ``--trust-anchor`` files and, unless ``--no-home``, from
-the home's own CA (its root as anchor, its issuing CA and current CRLs); CRLs can be added
-with ``--crl``. Nothing is fetched from addresses inside the document.
+damaged package), 6 an unreadable trust option (a ``--trust-anchor``, ``--cert``, ``--seal-maker``
+or ``--crl`` file that cannot be read or parsed: it must not pass for an INDETERMINATE verdict).
+Trust comes from ``--trust-anchor`` files and, unless ``--no-home``, from the home's own
+CA (its root as anchor, its issuing CA and current CRLs); CRLs can be added with ``--crl``.
+Nothing is fetched from addresses inside the document.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from ledger.config import CONFIG_FILE, load_settings
 from ..domain import TrustDomain
 from ..report import printable
 from ..validation import TrustContext, UnsupportedDocument, validate_document
-from .output import console, errors
+from .output import EXIT_BAD_INPUT, console, errors, fail
 from .params import AT, HOME, JSON, parse_time_option
 
 EXIT_CODES = {TOTAL_PASSED: 0, TOTAL_FAILED: 1, INDETERMINATE: 2, NO_SIGNATURE_FOUND: 3}
@@ -40,7 +42,7 @@ def _read(path: Path, what: str) -> bytes:
     try:
         return path.read_bytes()
     except OSError as exc:
-        raise typer.BadParameter(f"cannot read {what} {path}: {exc.strerror}") from None
+        raise fail(f"cannot read {what} {path}: {exc.strerror}", EXIT_BAD_INPUT) from None
 
 
 def _home_trust(home: str | None) -> TrustContext:
@@ -88,7 +90,7 @@ def register(app: typer.Typer) -> None:
             makers = [c for p in seal_maker or [] for c in load_certificates(_read(p, "seal maker"))]
             crls = [load_crl(_read(p, "CRL")) for p in crl or []]
         except CaError as exc:
-            raise typer.BadParameter(str(exc)) from None
+            raise fail(printable(str(exc)), EXIT_BAD_INPUT) from None
         context = dataclasses.replace(
             context,
             anchors=(*context.anchors, *anchors),
