@@ -163,6 +163,12 @@ class TrustDomain:
                           subject=f"key:{event.label}/v{event.version}", details=event.details)
 
     def close(self) -> None:
-        """Release the database engine; a view (:meth:`acting_as`) leaves its owner's open."""
-        if self.view_of is None and "db" in self.__dict__:
+        """Release the database engine and the key store (a Vault store drops its cached clear
+        keys and revokes its login); a view (:meth:`acting_as`) leaves its owner's open."""
+        if self.view_of is not None:
+            return
+        keys = self.__dict__.get("keys")
+        if keys is not None and hasattr(keys, "close"):
+            keys.close()
+        if "db" in self.__dict__:
             self.db.dispose()

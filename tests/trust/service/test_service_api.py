@@ -610,13 +610,14 @@ def test_a_licence_number_another_department_holds_is_not_named(client, demo_key
         assert response.json()["error"]["details"] == {"field": "licence_number"}
 
     refused_without_names(issue(client, demo_key, data))
+    # A new version keeps its licence number, so taking another department's number through
+    # change or renew is a field error (same-licence) — and it must not name that licence either.
     own = issue(client, demo_key).json()
-    refused_without_names(
-        call(client, "POST", f"{own['links']['self']}/change", demo_key, json={"data": data, "reason": "x"})
-    )
-    refused_without_names(
-        call(client, "POST", f"{own['links']['self']}/renew", demo_key, json={"data": data})
-    )
+    for act, body in (("change", {"data": data, "reason": "x"}), ("renew", {"data": data})):
+        response = call(client, "POST", f"{own['links']['self']}/{act}", demo_key, json=body)
+        assert response.status_code == 422 and code_of(response) == "invalid_licence_data", response.text
+        assert {e["validator"] for e in response.json()["error"]["details"]} == {"same-licence"}
+        assert their_id not in response.text and OTHER_DEPARTMENT not in response.text
     # The department's own licence is still named: it may act on it.
     again = issue(client, other_key, data)
     assert again.status_code == 409 and again.json()["error"]["details"]["existing"] == their_id
