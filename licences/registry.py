@@ -53,8 +53,8 @@ class LicenceRecord(Base):
     # ``metadata`` is taken by SQLAlchemy's declarative base; the column keeps the plain name.
     licence_metadata: Mapped[dict[str, Any]] = mapped_column("metadata", JSON)
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
-    ofd_sm3: Mapped[str] = mapped_column(String(64))
-    pdf_sm3: Mapped[str] = mapped_column(String(64))
+    ofd_sm3: Mapped[str] = mapped_column(String(64), index=True)
+    pdf_sm3: Mapped[str] = mapped_column(String(64), index=True)
     previous_identifier: Mapped[str | None] = mapped_column(String(100), unique=True)
     superseded_by: Mapped[str | None] = mapped_column(String(100))
     source_id: Mapped[str | None] = mapped_column(String(200))

@@ -117,6 +117,9 @@ class NoKeyStore:
     def __getattr__(self, name: str) -> Any:
         raise KeyOperationRefused(f"the public verification service has no key store (asked for {name!r})")
 
+    def close(self) -> None:
+        """Nothing to release (TrustDomain.close closes its key store)."""
+
 
 @dataclass
 class _Cached:
