@@ -86,6 +86,13 @@ def test_change_issues_the_next_version_whose_documents_verify(home, examples, t
     assert (old["status"], old["superseded_by"]) == ("99", changed["identifier"])
     code, out, err = run_cli(home, "verify-qr", changed["qr"], "--json")
     assert code == 0, out + err
+    # The library lists superseded versions by name, as the API's status filter does.
+    code, out, err = run_cli(home, "licence", "list", "--status", "superseded", "--limit", "500", "--json")
+    assert code == 0, err
+    listed = {r["identifier"] for r in json.loads(out)}
+    assert first["identifier"] in listed and changed["identifier"] not in listed
+    code, out, err = run_cli(home, "licence", "list", "--status", "replaced", "--json")
+    assert code != 0 and "unknown licence status" in err and "Traceback" not in err
 
 
 def test_renew_without_data_keeps_the_data_and_gives_a_new_validity(home, examples, tmp_path):

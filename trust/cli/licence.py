@@ -210,18 +210,22 @@ def show(identifier: str, home: HOME = None, json_: JSON = False) -> None:
 @app.command("list")
 def list_(
     type_code: Annotated[str | None, typer.Option("--type")] = None,
-    status: Annotated[str | None, typer.Option("--status", help="01 valid, 02 suspended, …")] = None,
+    status: Annotated[str | None, typer.Option(
+        "--status", help="01 valid, 02 suspended, … (a code or a name; superseded for 99)")] = None,
     limit: Annotated[int, typer.Option(min=1, max=500)] = 50,
     page: Annotated[int, typer.Option(min=1)] = 1,
     home: HOME = None,
     json_: JSON = False,
 ) -> None:
     """One page of the licence library."""
+    from licences.summary import parse_status_filter
+
+    wanted = parse_status_filter(status) if status is not None else None
     td = TrustDomain.open(home)
     try:
         rows = [
             record_dict(r)
-            for r in td.licences.licences(type_code=type_code, status=status, page=page, limit=limit)
+            for r in td.licences.licences(type_code=type_code, status=wanted, page=page, limit=limit)
         ]
     finally:
         td.close()
