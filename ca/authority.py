@@ -78,11 +78,44 @@ class AuthorityPolicy:
     policy_oid: str | None = None
     crl_validity: timedelta = CRL_VALIDITY
 
-    def crl_url(self, issuer_profile: Profile) -> str | None:
-        """The CRL distribution point of certificates issued by a CA of ``issuer_profile``."""
+    def crl_url(self, issuer_profile: Profile, key_version: int | None = 1) -> str | None:
+        """The CRL distribution point of certificates issued by a CA of ``issuer_profile``
+        whose key is at ``key_version`` (each CA key publishes its own CRL: see crl_file_name)."""
         if self.crl_base_url is None:
             return None
-        return f"{self.crl_base_url}/{'root' if issuer_profile is ROOT_CA else 'issuing'}.crl"
+        return f"{self.crl_base_url}/{crl_file_name(issuer_profile, key_version)}"
+
+
+def crl_file_name(profile: Profile, key_version: int | None) -> str:
+    """``root.crl`` / ``issuing.crl`` for a CA's first key, ``issuing-v2.crl`` after a rotation.
+
+    A CRL is signed by one CA key and lists what that key certified. After ``rotate_ca`` the
+    old key still answers for the certificates it signed, so both CRLs are published, each at
+    the URL its certificates name. The first key keeps the unversioned name, so homes made
+    before rotation existed keep their URLs.
+    """
+    which = "root" if profile is ROOT_CA else "issuing"
+    return f"{which}.crl" if key_version in (None, 1) else f"{which}-v{key_version}.crl"
+
+
+@dataclass(frozen=True)
+class CaRotation:
+    """What :meth:`CertificateAuthority.rotate_ca` did: the CA's old and new certificate, and for a
+    root rotation the issuing CA's certificate re-signed under the new root."""
+
+    which: str
+    old: CertificateRecord
+    new: CertificateRecord
+    recertified_issuing: CertificateRecord | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        def cert(r: CertificateRecord) -> dict[str, object]:
+            return {"serial": r.serial, "key": f"{r.key_label}/v{r.key_version}",
+                    "not_after": r.not_after.isoformat()}
+        out: dict[str, object] = {"ca": self.which, "old": cert(self.old), "new": cert(self.new)}
+        if self.recertified_issuing is not None:
+            out["recertified_issuing"] = cert(self.recertified_issuing)
+        return out
 
 
 class CertificateAuthority:
@@ -218,7 +251,8 @@ class CertificateAuthority:
         cert = build_certificate(
             profile=profile, subject=subject, subject_key=public_key, signer=signer, issuer=issuer_cert,
             serial=new_serial(), not_before=not_before or now, not_after=not_after,
-            crl_url=None if issuer is None else self.policy.crl_url(profile_named(issuer.profile)),
+            crl_url=None if issuer is None else self.policy.crl_url(profile_named(issuer.profile),
+                                                                     issuer.key_version),
             ocsp_url=None if profile.is_ca else self.policy.ocsp_url, policy_oid=self.policy.policy_oid)
         der = cert.dump()
         tbs = cert["tbs_certificate"]
@@ -281,19 +315,29 @@ class CertificateAuthority:
             raise InvalidRequest(f"CRLs are published by the root or the issuing CA, not {which!r}")
         return ROOT_CA if which == "root" else ISSUING_CA
 
+    @staticmethod
+    def _siblings(s: Session, ca: CertificateRecord) -> list[int]:
+        """The ids of every certificate of ``ca``'s key (a root rotation re-certifies the issuing
+        key under the new root): one CRL and one CRL number sequence per CA key."""
+        return list(s.scalars(select(CertificateRecord.id).where(
+            CertificateRecord.profile == ca.profile, CertificateRecord.key_label == ca.key_label,
+            CertificateRecord.key_version == ca.key_version)))
+
     def publish_crl(self, which: str = "issuing", *, now: datetime | None = None,
                     issuer: CertificateRecord | None = None) -> CrlRecord:
-        """A new CRL of the ``which`` CA (or ``issuer``) listing every certificate it revoked."""
+        """A new CRL of the ``which`` CA (or ``issuer``) listing every certificate its key revoked."""
         now = now or utc_now()
         profile = self._ca_profile(which)
         with self.db.transaction() as s:
             ca = issuer or self._current(s, profile, now)
             if ca is None:
                 raise CaError(f"there is no valid {which} CA certificate to sign a CRL")
+            siblings = self._siblings(s, ca)
             revoked = s.scalars(select(CertificateRecord).where(
-                CertificateRecord.issuer_id == ca.id, CertificateRecord.revoked_at.is_not(None))
+                CertificateRecord.issuer_id.in_(siblings), CertificateRecord.id.not_in(siblings),
+                CertificateRecord.revoked_at.is_not(None))
                 .order_by(CertificateRecord.revoked_at)).all()
-            last = s.scalars(select(CrlRecord.number).where(CrlRecord.issuer_id == ca.id)
+            last = s.scalars(select(CrlRecord.number).where(CrlRecord.issuer_id.in_(siblings))
                              .order_by(CrlRecord.number.desc()).limit(1)).first()
         entries: Sequence[RevokedEntry] = [
             RevokedEntry(serial=r.serial_number, revoked_at=r.revoked_at, reason=r.revocation_reason,
@@ -309,31 +353,36 @@ class CertificateAuthority:
             s.flush()
             self.audit.record("ca.crl", actor=self.actor, subject=f"crl:{ca.serial}/{number}", details={
                 "entries": len(entries), "this_update": now.isoformat(),
-                "next_update": next_update.isoformat()}, session=s)
+                "next_update": next_update.isoformat(), "key": f"{ca.key_label}/v{ca.key_version}"},
+                session=s)
         return record
 
+    def _latest_of(self, s: Session, ca: CertificateRecord) -> CrlRecord | None:
+        return s.scalars(select(CrlRecord).where(CrlRecord.issuer_id.in_(self._siblings(s, ca)))
+                         .order_by(CrlRecord.number.desc()).limit(1)).first()
+
     def latest_crl(self, which: str = "issuing") -> CrlRecord | None:
-        """The newest CRL the ``which`` CA has published, current or not."""
+        """The newest CRL the ``which`` CA's current key has published, current or not."""
         profile = self._ca_profile(which)
         with self.db.transaction() as s:
             ca = self._current(s, profile, utc_now())
-            return None if ca is None else s.scalars(
-                select(CrlRecord).where(CrlRecord.issuer_id == ca.id)
-                .order_by(CrlRecord.number.desc()).limit(1)).first()
+            return None if ca is None else self._latest_of(s, ca)
 
-    def current_crl(self, which: str = "issuing", *, now: datetime | None = None) -> CrlRecord:
-        """The newest CRL of the ``which`` CA, publishing a fresh one when none is current
-        (none yet, past its nextUpdate, or older than the CA's latest revocation)."""
+    def current_crl(self, which: str = "issuing", *, now: datetime | None = None,
+                    issuer: CertificateRecord | None = None) -> CrlRecord:
+        """The newest CRL of the ``which`` CA (or of ``issuer``'s key), publishing a fresh one
+        when none is current (none yet, past its nextUpdate, or older than its latest revocation)."""
         now = now or utc_now()
         profile = self._ca_profile(which)
         with self.db.transaction() as s:
-            ca = self._current(s, profile, now)
+            ca = issuer or self._current(s, profile, now)
             if ca is None:
                 raise CaError(f"there is no valid {which} CA certificate")
-            latest = s.scalars(select(CrlRecord).where(CrlRecord.issuer_id == ca.id)
-                               .order_by(CrlRecord.number.desc()).limit(1)).first()
+            siblings = self._siblings(s, ca)
+            latest = self._latest_of(s, ca)
             newest_revocation = s.scalars(
-                select(CertificateRecord.revoked_at).where(CertificateRecord.issuer_id == ca.id,
+                select(CertificateRecord.revoked_at).where(CertificateRecord.issuer_id.in_(siblings),
+                                                           CertificateRecord.id.not_in(siblings),
                                                            CertificateRecord.revoked_at.is_not(None))
                 .order_by(CertificateRecord.revoked_at.desc()).limit(1)).first()
         stale = latest is None or latest.next_update <= now or (
@@ -341,8 +390,86 @@ class CertificateAuthority:
         return self.publish_crl(which, now=now, issuer=ca) if stale else latest
 
     def current_crls(self, *, now: datetime | None = None) -> list[CrlRecord]:
-        """Both CAs' current CRLs: what a relying party needs to check a whole path."""
+        """Both CAs' current CRLs for their current keys: what a relying party needs to check a
+        path issued today. :meth:`live_crls` adds those of older keys after a rotation."""
         return [self.current_crl("issuing", now=now), self.current_crl("root", now=now)]
+
+    def live_ca_certificates(self, which: str, *, now: datetime | None = None) -> list[CertificateRecord]:
+        """Every unexpired, unrevoked certificate of the ``which`` CA, newest first: after a
+        rotation the old ones still vouch for what they signed until they expire."""
+        now = now or utc_now()
+        profile = self._ca_profile(which)
+        with self.db.transaction() as s:
+            return list(s.scalars(select(CertificateRecord).where(
+                CertificateRecord.profile == profile.name, CertificateRecord.revoked_at.is_(None),
+                CertificateRecord.not_after > now).order_by(CertificateRecord.id.desc())))
+
+    def live_crls(self, *, now: datetime | None = None) -> dict[str, CrlRecord]:
+        """The current CRL of every live CA key, by its file name (:func:`crl_file_name`)."""
+        now = now or utc_now()
+        crls: dict[str, CrlRecord] = {}
+        for which in ("root", "issuing"):
+            for ca in self.live_ca_certificates(which, now=now):
+                name = crl_file_name(self._ca_profile(which), ca.key_version)
+                if name not in crls:  # the newest certificate of each key signs its CRL
+                    crls[name] = self.current_crl(which, now=now, issuer=ca)
+        return crls
+
+    def latest_crls(self, *, now: datetime | None = None) -> list[CrlRecord]:
+        """The newest published CRL of every live CA key, current or not (nothing is signed:
+        what a read-only verifier on this home uses)."""
+        found: dict[tuple[str, str | None, int | None], CrlRecord] = {}
+        for which in ("issuing", "root"):
+            for ca in self.live_ca_certificates(which, now=now):
+                key = (ca.profile, ca.key_label, ca.key_version)
+                if key not in found:
+                    with self.db.transaction() as s:
+                        latest = self._latest_of(s, ca)
+                    if latest is not None:
+                        found[key] = latest
+        return list(found.values())
+
+    # ---- rotation --------------------------------------------------------------------------
+    def rotate_ca(self, which: str, *, now: datetime | None = None) -> CaRotation:
+        """A new key version for the ``which`` CA and its certificate; the old one stays.
+
+        Issuing CA: the new certificate (same name, new key, signed by the root) is the one that
+        signs from now on; the old key keeps signing the CRL of what it certified until that
+        expires. Root: a new self-signed root, and the issuing CA's current key re-certified under
+        it, so new paths end at the new root while every old path still ends at the old one —
+        relying parties trust both for the overlap (the trust list lists both). A failure after
+        the new key version exists disables that version, so nothing signs with a key no
+        certificate vouches for.
+        """
+        now = now or utc_now()
+        profile = self._ca_profile(which)
+        with self.db.transaction() as s:
+            old = self._current(s, profile, now)
+            issuing = self._current(s, ISSUING_CA, now)
+        if old is None or old.key_label is None:
+            raise CaError(f"there is no valid {which} CA certificate (with a key in this store) to rotate")
+        subject = certificate_of(old).subject
+        version = self.keys.rotate(old.key_label).version
+        try:
+            if profile is ISSUING_CA:
+                new = self.create_issuing(old.key_label, subject, now=now)
+                return self._rotated(CaRotation(which, old, new))
+            new = self._issue(ROOT_CA, subject, key_label=old.key_label, issuer=None, now=now)
+            recertified = None
+            if issuing is not None and issuing.key_label is not None:
+                recertified = self._issue(ISSUING_CA, certificate_of(issuing).subject,
+                                          key_label=issuing.key_label, key_version=issuing.key_version,
+                                          issuer=new, now=now)
+            return self._rotated(CaRotation(which, old, new, recertified))
+        except BaseException:
+            self.keys.disable(old.key_label, version)
+            raise
+
+    def _rotated(self, rotation: CaRotation) -> CaRotation:
+        details = rotation.as_dict()
+        self.audit.record("ca.rotate", actor=self.actor, subject=f"cert:{rotation.new.serial}",
+                          details=details)
+        return rotation
 
     # ---- status ----------------------------------------------------------------------------
     def status(self, serial: int) -> CertificateStatus:
@@ -350,7 +477,7 @@ class CertificateAuthority:
         with self.db.transaction() as s:
             ca = self._current(s, ISSUING_CA, utc_now())
             record = None if ca is None else s.scalars(select(CertificateRecord).where(
-                CertificateRecord.issuer_id == ca.id,
+                CertificateRecord.issuer_id.in_(self._siblings(s, ca)),
                 CertificateRecord.serial == format(serial, "x"))).first()
         if record is None:
             return CertificateStatus("unknown")

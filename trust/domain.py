@@ -151,11 +151,13 @@ class TrustDomain:
         ca = self.ca
         if not self.db.table_names() or ca.root() is None or ca.issuing() is None:
             return TrustContext()
-        issuing, root = ca.chain()
-        published = (ca.latest_crl("issuing"), ca.latest_crl("root"))
-        crls = tuple(load_crl(record.der) for record in published if record is not None)
+        # Every live CA certificate: after a CA rotation the old ones still vouch for what they
+        # signed (and the old root anchors the paths made before a root rotation).
+        roots = tuple(certificate_of(r) for r in ca.live_ca_certificates("root"))
+        issuing = tuple(certificate_of(r) for r in ca.live_ca_certificates("issuing"))
+        crls = tuple(load_crl(record.der) for record in ca.latest_crls())
         makers = tuple(certificate_of(r) for r in ca.certificates(profile="seal-maker"))
-        return TrustContext(anchors=(root,), intermediates=(issuing,), crls=crls, seal_makers=makers,
+        return TrustContext(anchors=roots, intermediates=issuing, crls=crls, seal_makers=makers,
                             seal_histories=self.seals.histories())
 
     def _record_key_event(self, event: KeyEvent) -> None:

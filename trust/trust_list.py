@@ -344,7 +344,9 @@ def publish(td: TrustDomain, *, validity: timedelta = DEFAULT_VALIDITY,
 def _publish_locked(td: TrustDomain, directory: Path, validity: timedelta, now: datetime | None
                     ) -> PublishReport:
     now = (now or utc_now()).replace(microsecond=0)
-    crls = dict(zip(("issuing", "root"), td.ca.current_crls(now=now), strict=True))
+    # One CRL per live CA key (after a CA rotation the old key's CRL is still the one its
+    # certificates name), each at crl/<ca.authority.crl_file_name>.
+    crls = {name.removesuffix(".crl"): record for name, record in td.ca.live_crls(now=now).items()}
     signer_record = ensure_signer(td, now)
     version = max(_audited_version(td), _file_version(directory)) + 1
     next_update = now + validity
@@ -357,7 +359,7 @@ def _publish_locked(td: TrustDomain, directory: Path, validity: timedelta, now: 
         chain=[c.dump() for c in td.ca.chain()], content=content, detached=True, flavour="rfc5652",
         signing_time=now)
     list_name, signature_name = versioned_names(version)
-    outputs = [(CRL_FILES[which], crls[which].der) for which in ("root", "issuing")]
+    outputs = [(f"crl/{which}.crl", record.der) for which, record in sorted(crls.items())]
     outputs += [(list_name, content), (signature_name, signature)]
     outputs += [(TRUST_LIST_FILE, content), (SIGNATURE_FILE, signature)]
     try:

@@ -249,6 +249,8 @@ def create_app(home: str | FilePath | None = None, settings: VerifySettings | No
     for path, (name, media_type) in PUBLISHED.items():
         app.add_api_route(path, _published_route(records, settings, name, media_type), methods=["GET"],
                           include_in_schema=True, name=name)
+    app.add_api_route("/crl/{which}-v{version:int}.crl", _rotated_crl_route(records, settings),
+                      methods=["GET"], include_in_schema=True, name="crl-of-rotated-ca-key")
     for suffix, media_type in (("json", "application/json"), ("p7s", "application/pkcs7-signature")):
         app.add_api_route(f"/trust-list-{{version:int}}.{suffix}",
                           _versioned_route(records, settings, suffix, media_type), methods=["GET"],
@@ -260,6 +262,23 @@ def _upload_switch(language: str) -> str:
     """The result page's language switch: the upload form in the other language (the result
     itself came from a POST, which a link cannot repeat)."""
     return "/upload?lang=" + texts.TEXTS[language]["switch_lang"]
+
+
+def _rotated_crl_route(records: PublicRecords, settings: VerifySettings):
+    """The CRL of a CA key after a rotation (crl/issuing-v2.crl, …: ca.authority.crl_file_name);
+    the first key's CRLs are the fixed /crl/root.crl and /crl/issuing.crl."""
+
+    def serve(request: Request, which: str, version: int) -> Response:
+        if which not in ("root", "issuing") or not 2 <= version < 10**6:
+            raise ApiError(404, "not_published", "there is no such CRL")
+        response = published_response(records, f"crl/{which}-v{version}.crl", "application/pkix-crl",
+                                      request.headers.get("if-none-match"), _now(),
+                                      settings.max_cache_seconds)
+        if response is None:
+            raise ApiError(404, "not_published", "there is no such CRL")
+        return response
+
+    return serve
 
 
 def _versioned_route(records: PublicRecords, settings: VerifySettings, suffix: str, media_type: str):

@@ -9,7 +9,7 @@ import typer
 from asn1crypto import pem
 from rich.table import Table
 
-from ca.authority import utc_now
+from ca.authority import certificate_of, utc_now
 from ca.certificates import load_certificate
 from ca.crl import load_crl
 from ca.errors import CaError, InvalidRequest
@@ -261,14 +261,16 @@ def verify(
     if not certificate.is_file():
         raise InvalidRequest(f"certificate file {certificate} does not exist")
     ca = TrustDomain.open(home).ca
-    issuing, root = ca.chain()
+    ca.chain()  # a clear error on a home without a CA
     when = parse_time_option(at, "--at")
+    # Every live CA certificate and each live CA key's CRL: after `ca rotate` the old ones still
+    # vouch for what they signed.
     result = validate_path(
         load_certificate(certificate.read_bytes()),
-        trust_anchors=[root],
-        intermediates=[issuing],
+        trust_anchors=[certificate_of(r) for r in ca.live_ca_certificates("root")],
+        intermediates=[certificate_of(r) for r in ca.live_ca_certificates("issuing")],
         at=when or utc_now(),
-        crls=[load_crl(c.der) for c in ca.current_crls()],
+        crls=[load_crl(c.der) for c in ca.live_crls().values()],
         revocation="require",
     )
     data = result.as_dict()
@@ -283,3 +285,23 @@ def verify(
     emit(data, json_, render)
     if not result.ok:
         raise typer.Exit(EXIT_FAILED)
+
+
+@app.command()
+def rotate(
+    which: Annotated[str, typer.Argument(help="issuing or root")],
+    home: HOME = None,
+    json_: JSON = False,
+) -> None:
+    """Give the issuing (or root) CA a new key and certificate; the old one keeps vouching.
+
+    Issuing: new certificates come from the new key; the old certificate stays listed in the
+    trust list and its key keeps publishing the CRL of what it signed until it expires. Root: a
+    new self-signed root and the issuing CA re-certified under it; relying parties trust both
+    roots for the overlap. Run `zhengyin publish` afterwards so the trust list shows both.
+    """
+    rotation = TrustDomain.open(home).ca.rotate_ca(which)
+    emit(rotation.as_dict(), json_, lambda: console.print(
+        f"rotated the {which} CA: certificate [bold]{rotation.new.serial}[/] "
+        f"({rotation.new.key_label}/v{rotation.new.key_version}) replaces {rotation.old.serial} for new "
+        "issuance; the old one stays valid until it expires. Run `zhengyin publish` next."))
