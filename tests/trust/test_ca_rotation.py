@@ -130,6 +130,18 @@ def test_issuing_ca_rotation_keeps_old_licences_valid_and_the_old_crl_alive(tmp_
                          crls=[crls["issuing.crl"], crls["root.crl"]])
     assert stale.available and not stale.ok and "revoked" in stale.detail.lower()
 
+    # What `ca export` hands a relying party without the home is enough for both generations.
+    exported = tmp_path / "export"
+    files = set(_json(home, "ca", "export", "--out", str(exported))["files"])
+    assert {"trust-anchors.pem", "intermediates.pem", "crl.pem", "crl-v1.pem", "crl-v2.pem"} <= files
+    for licence in (before, after):
+        code, out, err = run_cli(
+            home, "verify", licence["ofd"], "--no-home", "--trust-anchor", str(exported / "trust-anchors.pem"),
+            "--cert", str(exported / "intermediates.pem"), "--crl", str(exported / "crl-v1.pem"),
+            "--crl", str(exported / "crl-v2.pem"), "--crl", str(exported / "root-crl.pem"),
+            "--seal-maker", str(exported / "seal-makers.pem"), "--json", env=ENV)
+        assert code == 0 and json.loads(out)["indication"] == "TOTAL_PASSED", out + err
+
     # The public service serves the rotated key's CRL at the URL its certificates name.
     from verify_api.app import create_app
 

@@ -72,7 +72,8 @@ def export(
     json_: JSON = False,
 ) -> None:
     """Write root.pem, issuing.pem, chain.pem, seal-makers.pem and the current CRLs
-    (crl.pem, root-crl.pem)."""
+    (crl.pem, root-crl.pem); trust-anchors.pem and intermediates.pem with every live CA
+    certificate, and after a `ca rotate` each CA key's CRL (crl-v1.pem, root-crl-v2.pem, …)."""
     domain = TrustDomain.open(home)
     ca = domain.ca
     issuing, root = ca.issuing(), ca.root()
@@ -86,6 +87,17 @@ def export(
         "crl.pem": pem.armor("X509 CRL", crl.der),
         "root-crl.pem": pem.armor("X509 CRL", root_crl.der),
     }
+    # What a relying party needs for documents signed before a CA rotation too.
+    live = {which: ca.live_ca_certificates(which) for which in ("root", "issuing")}
+    files["trust-anchors.pem"] = b"".join(_certificate_pem(r) for r in live["root"])
+    files["intermediates.pem"] = b"".join(_certificate_pem(r) for r in live["issuing"])
+    for which, prefix in (("issuing", "crl"), ("root", "root-crl")):
+        versions = {r.key_version for r in live[which]}
+        if len(versions) > 1:
+            for record in live[which]:
+                if f"{prefix}-v{record.key_version}.pem" not in files:
+                    files[f"{prefix}-v{record.key_version}.pem"] = pem.armor(
+                        "X509 CRL", ca.current_crl(which, issuer=record).der)
     makers = ca.certificates(profile="seal-maker")
     if makers:  # relying parties accept seals from these makers only (zhengyin verify --seal-maker)
         files["seal-makers.pem"] = b"".join(_certificate_pem(m) for m in makers)
