@@ -482,7 +482,8 @@ class CertificateAuthority:
         if record is None:
             return CertificateStatus("unknown")
         if record.revoked:
-            return CertificateStatus("revoked", revoked_at=record.revoked_at, reason=record.revocation_reason)
+            return CertificateStatus("revoked", revoked_at=record.revoked_at, reason=record.revocation_reason,
+                                     invalidity_date=record.invalidity_date)
         return CertificateStatus("good")
 
     def respond_ocsp(self, request: bytes, *, now: datetime | None = None) -> bytes:

@@ -40,7 +40,8 @@ from hsm.keystore import Signer
 from hsm.signature import SignatureForm
 from hsm.sm3 import sm3
 
-from .certificates import load_certificate, utc
+from . import cms_build
+from .certificates import utc
 from .cms_asn1 import (
     DATA_TYPES,
     ID_DATA,
@@ -50,8 +51,9 @@ from .cms_asn1 import (
     SignedData,
     scan_value,
 )
+from .cms_build import SignerPieces, signer_pieces
 from .errors import CaError, InvalidRequest
-from .signatures import certificate_public_key, sign_tbs, sm2_with_sm3, tbs_bytes
+from .signatures import certificate_public_key, sign_tbs, tbs_bytes
 from .verdict import (
     CRYPTO_CONSTRAINTS_FAILURE,
     FORMAT_FAILURE,
@@ -574,12 +576,14 @@ def sign_signed_data(*, signer: Signer, certificate: bytes, chain: Sequence[byte
     baseline signatures carry the time in the PDF's /M instead); ``extra_attributes`` are more
     signed attributes (not the four written here).
     ``flavour`` defaults to the national standard's OIDs (OFD); a PDF signer passes "rfc5652".
+    The parts that depend only on the certificate and chain are encoded once and kept
+    (:mod:`ca.cms_build`).
     """
-    cert = load_certificate(certificate)
-    if certificate_public_key(cert) != signer.public_key():
+    pieces = _pieces(certificate, chain)
+    if pieces.public_key != signer.public_key():
         raise InvalidRequest("the signer's key is not the certificate's key; sign with the key the "
                              "certificate was issued for")
-    return _build(lambda tbs: sign_tbs(signer, tbs)[1], cert, chain, content, digest, detached, flavour,
+    return _build(lambda tbs: sign_tbs(signer, tbs)[1], pieces, content, digest, detached, flavour,
                   signed_attributes, signing_time, extra_attributes, signing_time_attribute)
 
 
@@ -594,17 +598,23 @@ def estimated_size(*, certificate: bytes, chain: Sequence[bytes] = (), content: 
     assumes the longer GeneralizedTime form. A PDF signer reserves this many bytes (twice,
     in hex) for /Contents before it knows the digest; content is needed only when attached.
     """
-    cert = load_certificate(certificate)
+    pieces = _pieces(certificate, chain)
     placeholder = b"\x30\x46\x02\x21" + b"\x00" * 33 + b"\x02\x21" + b"\x00" * 33
     when = signing_time or (datetime(2050, 1, 1, tzinfo=UTC) if signed_attributes else None)
     digest = None if content is not None else b"\x00" * 32
-    return len(_build(lambda _tbs: placeholder, cert, chain, content, digest, detached, flavour,
+    return len(_build(lambda _tbs: placeholder, pieces, content, digest, detached, flavour,
                       signed_attributes, when, extra_attributes, signing_time_attribute))
 
 
-def _build(sign: Callable[[bytes], bytes], cert: x509.Certificate, chain: Sequence[bytes],
-           content: bytes | None, digest: bytes | None, detached: bool, flavour: str,
-           signed_attributes: bool, signing_time: datetime | None,
+def _pieces(certificate: bytes, chain: Sequence[bytes]) -> SignerPieces:
+    if not isinstance(certificate, (bytes, bytearray)) or not all(isinstance(c, (bytes, bytearray))
+                                                                  for c in chain):
+        raise InvalidRequest("the certificate and the chain must be bytes (DER or PEM)")
+    return signer_pieces(bytes(certificate), tuple(bytes(c) for c in chain))
+
+
+def _build(sign: Callable[[bytes], bytes], pieces: SignerPieces, content: bytes | None, digest: bytes | None,
+           detached: bool, flavour: str, signed_attributes: bool, signing_time: datetime | None,
            extra_attributes: Iterable[cms.CMSAttribute], signing_time_attribute: bool = True) -> bytes:
     if flavour not in FLAVOURS:
         raise InvalidRequest(f"unknown flavour {flavour!r}; use one of {', '.join(FLAVOURS)}")
@@ -626,63 +636,15 @@ def _build(sign: Callable[[bytes], bytes], cert: x509.Certificate, chain: Sequen
                                  "give the content")
         if extras or signing_time is not None:
             raise InvalidRequest("signing time and extra attributes need signed attributes")
-    certificates = [cert, *(load_certificate(c) for c in chain)]
-
-    signed_attrs = None
+    attributes = None
     if signed_attributes:
         when = utc(signing_time, "signing_time") if signing_time else datetime.now(UTC).replace(microsecond=0)
-        attributes = _standard_attributes(data_type, digest or sm3(content), when, cert,
-                                          with_time=signing_time_attribute)
         for extra in extras:
             if extra["type"].native in _STANDARD_ATTRIBUTES:
                 raise InvalidRequest(f"the {extra['type'].native} attribute is written here; "
                                      "do not pass it in extra_attributes")
-        set_der = cms.CMSAttributes(attributes + extras).dump()
-        signature = sign(set_der)
-        signed_attrs = cms.CMSAttributes.load(set_der)
-    else:
-        signature = sign(bytes(content))
-
-    signer_info = {
-        "version": "v1",
-        "sid": cms.SignerIdentifier(name="issuer_and_serial_number", value={
-            "issuer": cert.issuer, "serial_number": cert.serial_number}),
-        "digest_algorithm": {"algorithm": "sm3"},
-        "signature_algorithm": sm2_with_sm3(),
-        "signature": signature,
-    }
-    if signed_attrs is not None:
-        signer_info["signed_attrs"] = signed_attrs
-    encap = {"content_type": data_type}
-    if not detached:
-        encap["content"] = core.OctetString(bytes(content))
-    signed_data = SignedData({
-        "version": "v1",
-        "digest_algorithms": [{"algorithm": "sm3"}],
-        "encap_content_info": ContentInfo(encap),
-        "certificates": [cms.CertificateChoices(name="certificate", value=c) for c in certificates],
-        "signer_infos": [cms.SignerInfo(signer_info)],
-    })
-    out = ContentInfo({"content_type": signed_data_type, "content": signed_data}).dump()
-    if signed_attributes and (b"\xa0" + set_der[1:]) not in out:
-        raise CaError("internal error: the signed attributes were re-encoded after signing")
-    return out
-
-
-def _standard_attributes(data_type: str, message_digest: bytes, when: datetime,
-                         cert: x509.Certificate, *, with_time: bool = True) -> list[cms.CMSAttribute]:
-    # RFC 5652 §11.3: UTCTime for 1950-2049, GeneralizedTime otherwise.
-    time = cms.Time(name="utc_time" if 1950 <= when.year < 2050 else "generalized_time", value=when)
-    ess = tsp.SigningCertificateV2({"certs": [{
-        "hash_algorithm": {"algorithm": "sm3"},
-        "cert_hash": sm3(cert.dump()),
-        "issuer_serial": {"issuer": [x509.GeneralName(name="directory_name", value=cert.issuer)],
-                          "serial_number": cert.serial_number},
-    }]})
-    attributes = [
-        cms.CMSAttribute({"type": "content_type", "values": [data_type]}),
-        cms.CMSAttribute({"type": "message_digest", "values": [message_digest]}),
-        cms.CMSAttribute({"type": "signing_time", "values": [time]}),
-        cms.CMSAttribute({"type": "signing_certificate_v2", "values": [ess]}),
-    ]
-    return attributes if with_time else [a for a in attributes if a["type"].native != "signing_time"]
+        attributes = cms_build.signed_attributes(pieces, data_type, bytes(digest or sm3(content)),
+                                                 when if signing_time_attribute else None,
+                                                 [a.dump() for a in extras])
+    return cms_build.assemble(sign, pieces, signed_data_type=signed_data_type, data_type=data_type,
+                              content=content, attached=not detached, attributes=attributes)

@@ -7,6 +7,11 @@ with the responder certificate attached and the request nonce (RFC 8954) echoed.
 hashed with SHA-1 (what OpenSSL and most clients send) and with SM3 are both understood; the
 response repeats the CertID exactly as the client sent it.
 
+:func:`pre_produce` makes the RFC 5019 "lightweight" kind instead: one SingleResponse for one
+CertID, no nonce, signed ahead of time by whoever holds the keys, so that a service without
+keys (the public verification service) can answer OCSP by handing out stored bytes.
+:func:`read_request` gives that service the CertIDs and nonce of a request without signing.
+
 :func:`read_response` trusts a response only if it is signed by the issuing CA itself, or by
 a responder certificate the CA issued with the id-kp-OCSPSigning extended key usage.
 """
@@ -56,6 +61,9 @@ class CertificateStatus:
     state: Literal["good", "revoked", "unknown"]
     revoked_at: datetime | None = None
     reason: str | None = None
+    #: When the key is known or suspected to have been compromised (RFC 5280 §5.3.2, carried
+    #: as a singleExtension, RFC 6960 §4.4): documents signed before it may still be good.
+    invalidity_date: datetime | None = None
 
 
 # ---- hashes that identify an issuer ----------------------------------------------------------
@@ -79,6 +87,19 @@ def _key_sha1(cert: x509.Certificate) -> bytes:
     return hashlib.sha1(key_bits, usedforsecurity=False).digest()
 
 
+def cert_id_of(cert: x509.Certificate, issuer: x509.Certificate, hash_algorithm: str = "sha1") -> ocsp.CertId:
+    """The CertID of ``cert`` (issued by ``issuer``) with its issuer hashed by ``hash_algorithm``."""
+    hashes = _issuer_hashes(issuer, hash_algorithm)
+    if hashes is None:
+        raise InvalidRequest(f"unsupported CertID hash {hash_algorithm!r}; use one of: {', '.join(_HASHES)}")
+    return ocsp.CertId({
+        "hash_algorithm": {"algorithm": hash_algorithm},
+        "issuer_name_hash": hashes[0],
+        "issuer_key_hash": hashes[1],
+        "serial_number": cert.serial_number,
+    })
+
+
 def _matches_issuer(cert_id: ocsp.CertId, issuer: x509.Certificate) -> bool:
     hashes = _issuer_hashes(issuer, cert_id["hash_algorithm"]["algorithm"].native)
     return hashes is not None and (
@@ -95,6 +116,7 @@ def _status_response(status: str) -> bytes:
 
 
 def _parse_request(request: bytes) -> ocsp.OCSPRequest | None:
+    """The parsed request, or None for anything malformed, oversized or with a bad nonce."""
     if not isinstance(request, (bytes, bytearray)) or not request or len(request) > MAX_REQUEST_BYTES:
         return None
     try:
@@ -129,12 +151,13 @@ def _check_responder(issuer: x509.Certificate, responder: x509.Certificate, sign
         raise InvalidRequest("the OCSP signer's key is not the responder certificate's key")
     if responder_key == issuer_key:
         return
-    if not _is_delegated_responder(responder, issuer):
+    if not is_delegated_responder(responder, issuer):
         raise InvalidRequest("the OCSP responder certificate was not issued by this CA for OCSP "
                              "signing (id-kp-OCSPSigning); issue one with the ocsp-responder profile")
 
 
-def _is_delegated_responder(responder: x509.Certificate, issuer: x509.Certificate) -> bool:
+def is_delegated_responder(responder: x509.Certificate, issuer: x509.Certificate) -> bool:
+    """Whether ``issuer``'s key signed ``responder`` with id-kp-OCSPSigning (RFC 6960 §4.2.2.2)."""
     eku = responder.extended_key_usage_value
     if eku is None or "ocsp_signing" not in eku.native:
         return False
@@ -143,8 +166,8 @@ def _is_delegated_responder(responder: x509.Certificate, issuer: x509.Certificat
     return verify_certificate_signature(responder, certificate_public_key(issuer))
 
 
-def _single_response(cert_id: ocsp.CertId, status: CertificateStatus, now: datetime,
-                     validity: timedelta) -> dict:
+def _single_response(cert_id: ocsp.CertId, status: CertificateStatus, this_update: datetime,
+                     next_update: datetime) -> dict:
     if status.state == "good":
         cert_status = ocsp.CertStatus(name="good", value=core.Null())
     elif status.state == "revoked":
@@ -158,8 +181,12 @@ def _single_response(cert_id: ocsp.CertId, status: CertificateStatus, now: datet
         cert_status = ocsp.CertStatus(name="revoked", value=info)
     else:
         cert_status = ocsp.CertStatus(name="unknown", value=core.Null())
-    return {"cert_id": cert_id, "cert_status": cert_status, "this_update": now,
-            "next_update": now + validity}
+    single = {"cert_id": cert_id, "cert_status": cert_status, "this_update": _generalized(this_update),
+              "next_update": _generalized(next_update)}
+    if status.state == "revoked" and status.invalidity_date is not None:
+        single["single_extensions"] = [{"extn_id": "invalidity_date", "critical": False,
+                                        "extn_value": _generalized(status.invalidity_date)}]
+    return single
 
 
 def respond(request: bytes, *, issuer: x509.Certificate, responder: x509.Certificate,
@@ -184,19 +211,24 @@ def respond(request: bytes, *, issuer: x509.Certificate, responder: x509.Certifi
             status = status_of(cert_id["serial_number"].native)
         else:
             status = CertificateStatus("unknown")
-        responses.append(_single_response(cert_id, status, now, validity))
+        responses.append(_single_response(cert_id, status, now, now + validity))
     if ours == 0:
         return _status_response("unauthorized")
 
+    return _signed_response(responder, responder_signer, responses, now, _request_nonce(parsed))
+
+
+def _signed_response(responder: x509.Certificate, signer: Signer, responses: list[dict],
+                     produced_at: datetime, nonce: bytes | None) -> bytes:
+    """A successful OCSPResponse: BasicOCSPResponse, responderID byKey, responder certificate attached."""
     data: dict = {
         "responder_id": ocsp.ResponderId(name="by_key", value=_key_sha1(responder)),
-        "produced_at": now,
+        "produced_at": _generalized(produced_at),
         "responses": responses,
     }
-    nonce = _request_nonce(parsed)
     if nonce is not None:
         data["response_extensions"] = [{"extn_id": "nonce", "critical": False, "extn_value": nonce}]
-    signed_tbs, algorithm, signature = sign_structure(responder_signer, ocsp.ResponseData(data))
+    signed_tbs, algorithm, signature = sign_structure(signer, ocsp.ResponseData(data))
     basic = ocsp.BasicOCSPResponse({
         "tbs_response_data": signed_tbs,
         "signature_algorithm": algorithm,
@@ -209,20 +241,61 @@ def respond(request: bytes, *, issuer: x509.Certificate, responder: x509.Certifi
     }).dump()
 
 
+def pre_produce(cert: x509.Certificate, *, issuer: x509.Certificate, responder: x509.Certificate,
+                responder_signer: Signer, status: CertificateStatus, this_update: datetime,
+                next_update: datetime, hash_algorithm: str = "sha1") -> bytes:
+    """An RFC 5019 pre-produced response about ``cert``: one SingleResponse whose CertID uses
+    ``hash_algorithm``, no nonce, producedAt = thisUpdate. The responder is checked as in
+    :func:`respond`; InvalidRequest for a window that ends before it starts or a status of
+    "unknown" (a responder that knows nothing answers ``unauthorized`` instead)."""
+    _check_responder(issuer, responder, responder_signer)
+    if next_update <= this_update:
+        raise InvalidRequest("an OCSP response's nextUpdate must be after its thisUpdate")
+    if status.state == "unknown":
+        raise InvalidRequest("a pre-produced OCSP response says good or revoked; leave unknown ones out")
+    single = _single_response(cert_id_of(cert, issuer, hash_algorithm), status, this_update, next_update)
+    return _signed_response(responder, responder_signer, [single], this_update, None)
+
+
+def status_response(status: Literal["malformed_request", "unauthorized", "try_later", "internal_error"]
+                    ) -> bytes:
+    """An unsigned OCSP error response (RFC 6960 §2.3), e.g. ``unauthorized`` for a CertID the
+    responder has no answer for."""
+    return _status_response(status)
+
+
+@dataclass(frozen=True)
+class OcspRequestSummary:
+    """What a responder needs of a request: its CertIDs (as sent) and the nonce, if any."""
+
+    cert_ids: tuple[ocsp.CertId, ...]
+    nonce: bytes | None
+
+
+def read_request(request: bytes, *, max_bytes: int = MAX_REQUEST_BYTES) -> OcspRequestSummary | None:
+    """The CertIDs and nonce of a DER OCSPRequest; None if it is malformed, larger than
+    ``max_bytes``, has no or too many requests, or an out-of-range nonce."""
+    if not isinstance(request, (bytes, bytearray)) or len(request) > max_bytes:
+        return None
+    parsed = _parse_request(request)
+    if parsed is None:
+        return None
+    return OcspRequestSummary(tuple(item["req_cert"] for item in parsed["tbs_request"]["request_list"]),
+                              _request_nonce(parsed))
+
+
+def issuer_hashes(issuer: x509.Certificate, hash_algorithm: str) -> tuple[bytes, bytes] | None:
+    """(issuerNameHash, issuerKeyHash) of ``issuer`` under ``hash_algorithm`` (None if unsupported)."""
+    return _issuer_hashes(issuer, hash_algorithm)
+
+
 # ---- client -----------------------------------------------------------------------------------
 def build_request(cert: x509.Certificate, issuer: x509.Certificate, nonce: bool = True, *,
                   hash_algorithm: Literal["sha1", "sm3"] = "sha1") -> bytes:
     """A DER OCSPRequest for ``cert``, CertID hashed with SHA-1 (default) or SM3."""
-    hashes = _issuer_hashes(issuer, hash_algorithm)
-    if hashes is None:
+    if hash_algorithm not in ("sha1", "sm3"):
         raise InvalidRequest(f"unsupported CertID hash {hash_algorithm!r}; use 'sha1' or 'sm3'")
-    cert_id = {
-        "hash_algorithm": {"algorithm": hash_algorithm},
-        "issuer_name_hash": hashes[0],
-        "issuer_key_hash": hashes[1],
-        "serial_number": cert.serial_number,
-    }
-    tbs: dict = {"request_list": [{"req_cert": cert_id}]}
+    tbs: dict = {"request_list": [{"req_cert": cert_id_of(cert, issuer, hash_algorithm)}]}
     if nonce:
         tbs["request_extensions"] = [{"extn_id": "nonce", "critical": False,
                                       "extn_value": secrets.token_bytes(16)}]
@@ -289,8 +362,10 @@ def read_response(data: bytes, *, issuer: x509.Certificate, serial: int, request
             return CertificateStatus("good")
         if cert_status.name == "revoked":
             info = cert_status.chosen
+            invalid = next((e["extn_value"].native for e in single["single_extensions"]
+                            if e["extn_id"].native == "invalidity_date"), None)
             return CertificateStatus("revoked", revoked_at=info["revocation_time"].native,
-                                     reason=info["revocation_reason"].native)
+                                     reason=info["revocation_reason"].native, invalidity_date=invalid)
         return CertificateStatus("unknown")
     raise CaError(f"the OCSP response has no answer for serial {serial:x} of this issuer")
 
@@ -311,7 +386,7 @@ def _find_signer(basic: ocsp.BasicOCSPResponse, issuer: x509.Certificate, now: d
         try:
             if cert is issuer or certificate_public_key(cert) == certificate_public_key(issuer):
                 return cert
-            if _is_delegated_responder(cert, issuer):
+            if is_delegated_responder(cert, issuer):
                 validity = cert["tbs_certificate"]["validity"]
                 if not validity["not_before"].native <= now <= validity["not_after"].native:
                     raise CaError(f"the OCSP responder certificate is not valid at {now:%Y-%m-%d %H:%M:%S}Z")

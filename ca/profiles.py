@@ -86,9 +86,15 @@ TRUST_LIST_SIGNER = Profile(
     key_usage=frozenset({"digital_signature"}), validity=3 * _YEAR + timedelta(days=1),
     extended_key_usage=(TSL_SIGNING_OID,))
 
+DATA_SERVICE_SIGNER = Profile(
+    # The one key of the data-reuse service (verify_api.reuse_app): it signs the answers
+    # departments keep as evidence, so nonRepudiation; the trust list names its role.
+    name="data-service-signer", title="数据共享服务签名", is_ca=False,
+    key_usage=frozenset({"digital_signature", "non_repudiation"}), validity=2 * _YEAR + timedelta(days=1))
+
 PROFILES: dict[str, Profile] = {p.name: p for p in (
     ROOT_CA, ISSUING_CA, SEAL_MAKER, DEPARTMENT_SIGNER, TIME_STAMPING, OCSP_RESPONDER,
-    TRUST_LIST_SIGNER)}
+    TRUST_LIST_SIGNER, DATA_SERVICE_SIGNER)}
 
 
 def profile_named(name: str) -> Profile:

@@ -43,7 +43,11 @@ Choices that a reader of a result must know (each is also stated in the check's 
   aACompromise): those are effective whatever ``at`` is, because ``at`` usually comes from a
   claim made with the very key that leaked (a signing time inside the signed data), which
   whoever holds the key can backdate; neither the revocation date nor the invalidity date is
-  a bound on when the key was first misused.
+  a bound on when the key was first misused. Only when ``at`` is *proven* (``at_proven``: a
+  proof of existence the key holder cannot forge, such as this service's own registry record
+  of the document, or a time-stamp) does a compromise revocation count from its invalidity
+  date (or revocation date) like any other: a document proven to exist before the key was
+  compromised keeps its signature.
 * Malformed input never raises and never passes: an unreadable leaf gives ``MALFORMED``;
   an unreadable candidate issuer or CRL is left out and the result says how many were.
 """
@@ -455,8 +459,10 @@ def _paths(leaf: _Node, pool: _Pool,
 # ---- checks -----------------------------------------------------------------------------------
 class _Validator:
     def __init__(self, at: datetime, crls: list[asn1_crl.CertificateList], purpose: Purpose,
-                 revocation: RevocationMode, skipped_crls: int, crl_time: datetime | None = None):
+                 revocation: RevocationMode, skipped_crls: int, crl_time: datetime | None = None,
+                 at_proven: bool = False):
         self.at = at
+        self.at_proven = at_proven
         self.crl_time = crl_time or at
         self.crls = crls
         self.purpose = purpose
@@ -631,7 +637,7 @@ class _Validator:
                     rejected.append(reason)
                 continue
             try:
-                entry = _revoked_entry(crl, cert.serial, self.at)
+                entry = _revoked_entry(crl, cert.serial, self.at, proven=self.at_proven)
             except (*_PARSE_ERRORS, _Malformed) as exc:
                 rejected.append(f"unreadable CRL entry: {exc}")
                 continue
@@ -726,8 +732,11 @@ def _scope_problem(idp: Any, cert: _Node) -> str | None:
     return None
 
 
-def _revoked_entry(crl: asn1_crl.CertificateList, serial: int, at: datetime) -> tuple[bool, str] | None:
-    """(effective at ``at``?, text) if ``serial`` is listed (removeFromCRL entries do not count)."""
+def _revoked_entry(crl: asn1_crl.CertificateList, serial: int, at: datetime, *,
+                   proven: bool = False) -> tuple[bool, str] | None:
+    """(effective at ``at``?, text) if ``serial`` is listed (removeFromCRL entries do not count).
+
+    A compromise revocation is effective whatever ``at`` is, unless ``at`` is ``proven``."""
     for entry in crl["tbs_cert_list"]["revoked_certificates"]:
         if entry["user_certificate"].native != serial:
             continue
@@ -742,8 +751,10 @@ def _revoked_entry(crl: asn1_crl.CertificateList, serial: int, at: datetime) -> 
         since = min(revoked, invalid) if invalid else revoked
         text = f"revoked on {revoked.isoformat()} (reason {reason}"
         text += f", invalid since {invalid.isoformat()})" if invalid else ")"
-        if reason in _COMPROMISE_REASONS:
+        if reason in _COMPROMISE_REASONS and not proven:
             return True, text + "; a compromise revocation counts whatever the validation time"
+        if since > at and proven:
+            return False, text + f", after {at.isoformat()}, the proven time of existence: still valid then"
         if since > at:
             return False, text + f", after {at.isoformat()}: still valid then"
         return True, text
@@ -768,6 +779,7 @@ def validate_path(
     purpose: Purpose = ANY,
     revocation: RevocationMode = "if_available",
     crl_time: datetime | None = None,
+    at_proven: bool = False,
 ) -> PathResult:
     """Build paths from ``leaf`` to one of ``trust_anchors`` and validate them at ``at``.
 
@@ -779,6 +791,8 @@ def validate_path(
     ``crl_time`` (default ``at``) is when the CRLs must be current. A signature claims to
     have been made at ``at`` in the past; its certificates' status *then* is read from the
     CRLs current *now*: a later revocation for a non-compromise reason does not count.
+    ``at_proven`` says ``at`` is a proven time of existence, not a claim: then a later
+    compromise revocation (invalidity date after ``at``) does not count either.
     """
     if at.tzinfo is None or at.utcoffset() is None:
         raise ValueError("validation time must be timezone-aware")
@@ -799,7 +813,7 @@ def validate_path(
     if crl_time is not None and (crl_time.tzinfo is None or crl_time.utcoffset() is None):
         raise ValueError("CRL time must be timezone-aware")
     validator = _Validator(at, readable_crls, purpose, revocation, len(crl_list) - len(readable_crls),
-                           crl_time)
+                           crl_time, at_proven)
 
     best: tuple[tuple[bool, int], PathResult] | None = None
     pool = _Pool(anchors, inters)

@@ -45,8 +45,8 @@ class DemoSeal:
 #: The demo department's seals: its official seal, the seal its licences carry, a contract seal.
 DEMO_SEALS = (DemoSeal("official"), DemoSeal("licence"), DemoSeal("contract"))
 
-CRL_BASE_URL = "http://127.0.0.1:8080/crl"
-OCSP_URL = "http://127.0.0.1:8080/ocsp"
+CRL_BASE_URL = "http://127.0.0.1:8081/crl"
+OCSP_URL = "http://127.0.0.1:8081/ocsp"
 
 #: Every key of the development domain, CAs first.
 KEYED_PARTIES = (ROOT_CA, ISSUING_CA, SEAL_MAKER, OCSP_RESPONDER, TIME_STAMPING, DEMO_SIGNER)

@@ -11,9 +11,10 @@ finds what a privileged operator could still do by going around the database.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import IO, Any
 
 from sqlalchemy import BigInteger, DateTime, String, Text, select, text
 from sqlalchemy.orm import Mapped, Session, mapped_column
@@ -56,10 +57,16 @@ class ChainReport:
     head_hash: str
     broken_at: int | None = None
     problem: str | None = None
+    #: Where the checked entries start: the first entry's seq and the hash it links to
+    #: (GENESIS for a whole log). An export from a time starts where it says; an auditor
+    #: compares both with the source, as the head, to know nothing before it was dropped.
+    first_seq: int | None = None
+    after_hash: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {"ok": self.ok, "entries": self.entries, "head_hash": self.head_hash,
-                "broken_at": self.broken_at, "problem": self.problem}
+                "broken_at": self.broken_at, "problem": self.problem, "first_seq": self.first_seq,
+                "after_hash": self.after_hash}
 
 
 def _canonical(obj: dict[str, Any]) -> str:
@@ -133,7 +140,7 @@ class AuditLog:
                 if problem:
                     return ChainReport(False, count, prev, broken_at=row.seq, problem=problem)
                 prev = row.hash
-        return ChainReport(True, count, prev)
+        return ChainReport(True, count, prev, first_seq=1 if count else None, after_hash=GENESIS)
 
     @staticmethod
     def _check_row(row: AuditRecord, expected_seq: int, prev: str) -> str | None:
@@ -153,3 +160,149 @@ class AuditLog:
                 datetime.fromisoformat(p.get("at", "")) != at:
             return "the entry's columns differ from its hashed payload"
         return None
+
+
+# ---- export for an external auditor ---------------------------------------------------------
+#: The first line of an export names its format; the last states what it holds.
+EXPORT_FORMAT = "zhengyin-audit-export"
+EXPORT_VERSION = 1
+
+
+def export_jsonl(db: Database, out: IO[str], *, since: datetime | None = None) -> dict[str, Any]:
+    """Write the audit log (from ``since``, default all) as JSON lines an auditor can re-verify
+    offline, without this software: a header line, one line per entry, a trailer line.
+
+    An entry line is ``{"seq", "hash", "payload"}``: ``payload`` is the exact text that was
+    hashed (UTF-8), ``hash`` its SM3 in hex (``printf %s "$payload" | openssl dgst -sm3``), and
+    the payload's ``prev`` is the previous entry's hash (``"0"*64`` before the first entry).
+    :func:`verify_export` checks exactly that. An export from ``since`` starts at an entry
+    whose ``prev`` is taken as given (the header's ``after_hash``). The trailer states the
+    count and the head hash: compare it with the head ``zhengyin audit verify`` prints at the
+    source (out of band), and entries cut off the end are found too. Returns the trailer.
+    """
+    if since is not None and since.tzinfo is None:
+        raise ValueError("the export's start time needs a time zone")
+    header_written, count, first_prev, head, first_seq = False, 0, None, None, None
+    with db.transaction() as s:
+        q = select(AuditRecord).order_by(AuditRecord.seq)
+        if since is not None:
+            q = q.where(AuditRecord.at >= since)
+        for row in s.scalars(q.execution_options(yield_per=1000)):
+            if not header_written:
+                first_prev, first_seq = row.prev_hash, row.seq
+                out.write(_canonical({"format": EXPORT_FORMAT, "version": EXPORT_VERSION, "hash": "sm3",
+                                      "since": since.isoformat() if since else None,
+                                      "after_hash": first_prev}) + "\n")
+                header_written = True
+            out.write(_canonical({"seq": row.seq, "hash": row.hash, "payload": row.payload}) + "\n")
+            count, head = count + 1, row.hash
+    if not header_written:
+        out.write(_canonical({"format": EXPORT_FORMAT, "version": EXPORT_VERSION, "hash": "sm3",
+                              "since": since.isoformat() if since else None, "after_hash": None}) + "\n")
+    trailer = {"end": True, "entries": count, "first_seq": first_seq, "head_hash": head,
+               "exported_at": datetime.now(UTC).isoformat()}
+    out.write(_canonical(trailer) + "\n")
+    return trailer
+
+
+def verify_export(lines: Iterable[str], *, expected_head: str | None = None) -> ChainReport:
+    """Re-verify an export of :func:`export_jsonl` (and, given ``expected_head``, that nothing
+    was cut off its end): the first edited, inserted, reordered or deleted entry is reported.
+
+    An export of the whole log (header ``since`` null) must start at entry 1, linked to
+    GENESIS: entries deleted from its start are found without any knowledge of the source,
+    however the header and trailer were edited to match. An export from a time starts at
+    whatever entry and hash it states (the report's ``first_seq`` and ``after_hash``): only a
+    comparison with the source tells whether entries before it were left out.
+    """
+    check = _ExportCheck()
+    report = check.run(iter(lines))
+    if report is None:
+        report = check.finish(expected_head)
+    return replace(report, first_seq=check.first_seq, after_hash=check.after_hash)
+
+
+class _ExportCheck:
+    """The state of one :func:`verify_export` walk: header, entries so far, trailer."""
+
+    def __init__(self) -> None:
+        self.prev: str | None = None
+        self.seq: int | None = None
+        self.count = 0
+        self.trailer: dict[str, Any] | None = None
+        self.whole = False
+        self.first_seq: int | None = None
+        self.after_hash: str | None = None
+
+    def fail(self, problem: str, broken_at: int | None = None) -> ChainReport:
+        return ChainReport(False, self.count, self.prev or GENESIS, broken_at=broken_at, problem=problem)
+
+    def run(self, it: Iterator[str]) -> ChainReport | None:
+        """Walk the lines: a failing report, or None when every entry checked out."""
+        try:
+            header = json.loads(next(it))
+        except (StopIteration, ValueError):
+            return self.fail("not an audit export: no header line")
+        if not isinstance(header, dict) or header.get("format") != EXPORT_FORMAT or \
+                header.get("version") != EXPORT_VERSION:
+            return self.fail("not an audit export of a known format and version")
+        self.whole = header.get("since") is None
+        self.prev = self.after_hash = header.get("after_hash")
+        if self.whole and self.prev not in (GENESIS, None):
+            return self.fail("an export of the whole log starts at the genesis hash, its header names "
+                             "another: entries were removed from its start")
+        for number, line in enumerate(it, start=2):
+            problem = self.line(number, line)
+            if problem is not None:
+                return problem
+        return None
+
+    def line(self, number: int, line: str) -> ChainReport | None:
+        if self.trailer is not None:
+            return self.fail(f"line {number}: data after the trailer")
+        try:
+            item = json.loads(line)
+            if item.get("end") is True:
+                self.trailer = item
+                return None
+            payload_text, stated_hash = item["payload"], item["hash"]
+            payload = json.loads(payload_text)
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return self.fail(f"line {number}: not an entry of an audit export", self.seq)
+        self.count += 1
+        at_seq = payload.get("seq") if isinstance(payload, dict) else None
+        first = self.seq is None
+        in_order = isinstance(at_seq, int) and item.get("seq") == at_seq and \
+            (first or at_seq == self.seq + 1)
+        if not in_order:
+            expected = "its first entry" if first else f"entry {self.seq + 1}"
+            return self.fail(f"line {number}: {expected} is missing or out of order",
+                             at_seq if isinstance(at_seq, int) else None)
+        if first:
+            self.first_seq = at_seq
+            if self.whole and at_seq != 1:
+                return self.fail(f"line {number}: an export of the whole log starts at entry 1, this one at "
+                                 f"entry {at_seq}: entries were removed from its start", at_seq)
+        if sm3(payload_text.encode()).hex() != stated_hash:
+            return self.fail("the entry's content does not match its hash", at_seq)
+        if self.prev is None and at_seq == 1:
+            self.prev = self.after_hash = GENESIS
+        if payload.get("prev") != self.prev:
+            return self.fail("the entry does not link to the previous entry's hash", at_seq)
+        self.prev, self.seq = stated_hash, at_seq
+        return None
+
+    def finish(self, expected_head: str | None) -> ChainReport:
+        head, trailer = self.prev or GENESIS, self.trailer
+        if trailer is None:
+            return self.fail("the export has no trailer: it was cut off")
+        if trailer.get("entries") != self.count or \
+                trailer.get("head_hash") != (self.prev if self.count else None):
+            return self.fail("the trailer does not match the entries (some were added or removed at the end)")
+        if trailer.get("first_seq") != self.first_seq:
+            return self.fail(f"the trailer says the export starts at entry {trailer.get('first_seq')}, "
+                             f"its entries start at {self.first_seq}")
+        if expected_head is not None and head != expected_head.strip().lower():
+            return self.fail(f"the export ends at {head}, not at the expected head {expected_head}: entries "
+                             "are missing or the chain was rewritten")
+        return ChainReport(True, self.count, head)

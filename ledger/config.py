@@ -2,7 +2,10 @@
 
 Precedence: environment variables, then ``$ZHENGYIN_HOME/zhengyin.toml``, then defaults.
 ``ZHENGYIN_ENV=production`` switches on production rules (no development trust material,
-no passphrase files written by ``zhengyin init``).
+no passphrase files written by ``zhengyin init``, dual control always on, officers only
+from ``[officers]``). Production is one-way: a home whose file says production stays
+production whatever the environment says — otherwise one exported variable would switch off
+every production rule, dual control included.
 """
 
 from __future__ import annotations
@@ -30,6 +33,37 @@ DEFAULT_UNWRAP_CACHE_SECONDS = 60
 VAULT_SETTING_NAMES = ("address", "namespace", "ca_bundle", "unwrap_cache_seconds", "role_id", "token_file",
                        "secret_id_file", "kv_mount", "transit_mount", "transit_key", "key_prefix",
                        "approle_mount")
+
+
+#: Key age limits (``[rotation]``): a seal's signer key for a year, a CA key for five.
+DEFAULT_SEAL_MAX_AGE_DAYS = 365
+DEFAULT_CA_MAX_AGE_DAYS = 5 * 365
+ROTATION_SETTING_NAMES = ("seal_max_age_days", "ca_max_age_days", "seals", "ca")
+ROTATION_CAS = ("root", "issuing")
+MAX_AGE_LIMIT_DAYS = 100 * 365
+
+
+@dataclass(frozen=True)
+class RotationPolicy:
+    """How old a key may get before it must be rotated (``zhengyin keys due``).
+
+    ``[rotation]`` in ``zhengyin.toml``: ``seal_max_age_days`` and ``ca_max_age_days`` for all
+    seals and both CAs, ``[rotation.seals]`` with ``"<esID>" = days`` for one seal, and
+    ``[rotation.ca]`` with ``root``/``issuing`` = days for one CA. The age is that of the key
+    version in use (a rotation starts it again), not of a certificate: a renewed certificate
+    for the same key does not make the key younger.
+    """
+
+    seal_max_age_days: int = DEFAULT_SEAL_MAX_AGE_DAYS
+    ca_max_age_days: int = DEFAULT_CA_MAX_AGE_DAYS
+    seal_overrides: tuple[tuple[str, int], ...] = ()  # (esID, days), hashable like the rest
+    ca_overrides: tuple[tuple[str, int], ...] = ()    # ("root" | "issuing", days)
+
+    def seal_limit(self, es_id: str) -> int:
+        return dict(self.seal_overrides).get(es_id, self.seal_max_age_days)
+
+    def ca_limit(self, which: str) -> int:
+        return dict(self.ca_overrides).get(which, self.ca_max_age_days)
 
 
 class SecretText:
@@ -125,6 +159,11 @@ class Settings:
     #: Which key store holds the private keys: ``soft`` (encrypted files) or ``vault``.
     key_backend: str = "soft"
     vault: VaultSettings | None = None
+    #: Maximum key ages of seals and CAs (``[rotation]``).
+    rotation: RotationPolicy = field(default_factory=RotationPolicy)
+    #: The OS accounts of the security officers (``[officers] names``): in production only
+    #: they may request and approve the acts under dual control (trust/approvals.py).
+    officers: tuple[str, ...] = ()
 
     @property
     def production(self) -> bool:
@@ -175,9 +214,7 @@ def load_settings(home: str | Path | None = None,
     keys = cfg.get("keys", {})
     ca = cfg.get("ca", {})
 
-    environment = (env.get("ZHENGYIN_ENV") or section.get("env") or "development").strip().lower()
-    if environment not in ENVIRONMENTS:
-        raise ConfigError(f"ZHENGYIN_ENV must be one of {', '.join(ENVIRONMENTS)}, not {environment!r}")
+    environment = _environment(home_path, section, env)
 
     database_url = (env.get("ZHENGYIN_DATABASE_URL") or section.get("database_url")
                     or f"sqlite:///{home_path / 'zhengyin.db'}")
@@ -207,6 +244,110 @@ def load_settings(home: str | Path | None = None,
         key_backend=backend,
         vault=(_vault_settings(home_path, keys.get("vault", {}), env, production=environment == "production")
                if backend == "vault" else None),
+        rotation=_rotation_policy(home_path, cfg.get("rotation", {}), env),
+        officers=_officers(home_path, cfg.get("officers", {}), env, production=environment == "production"),
+    )
+
+
+def _environment(home: Path, section: Mapping, env: Mapping[str, str]) -> str:
+    """``ZHENGYIN_ENV`` over ``zhengyin.env``, except that it cannot downgrade a production home."""
+    from_file = str(section.get("env") or "").strip().lower() or None
+    if from_file is not None and from_file not in ENVIRONMENTS:
+        raise ConfigError(f"zhengyin.env in {home / CONFIG_FILE} must be one of {', '.join(ENVIRONMENTS)}, "
+                          f"not {from_file!r}")
+    from_env = (env.get("ZHENGYIN_ENV") or "").strip().lower() or None
+    if from_env is not None and from_env not in ENVIRONMENTS:
+        raise ConfigError(f"ZHENGYIN_ENV must be one of {', '.join(ENVIRONMENTS)}, not {from_env!r}")
+    if from_file == "production" and from_env not in (None, "production"):
+        raise ConfigError(f"{home / CONFIG_FILE} says env = \"production\": ZHENGYIN_ENV={from_env} cannot "
+                          "downgrade it (unset ZHENGYIN_ENV; a production home stays production)")
+    return from_env or from_file or "development"
+
+
+#: An OS account name as officers are listed: what ``useradd`` accepts, nothing that could be
+#: mistaken for another actor (no ``:``, no spaces).
+_ACCOUNT_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+
+
+def _officers(home: Path, section: object, env: Mapping[str, str], *, production: bool) -> tuple[str, ...]:
+    """``[officers] names`` (a list of OS account names); ``ZHENGYIN_OFFICERS`` (comma-separated)
+    replaces it in development and may only narrow it in production: an exported variable must
+    not make someone a security officer of a production home."""
+    where = f"[officers] of {home / CONFIG_FILE}"
+    if not isinstance(section, Mapping):
+        raise ConfigError(f"{where} must be a table")
+    unknown = sorted(str(name) for name in section if name != "names")
+    if unknown:
+        raise ConfigError(f"unknown setting(s) in {where}: {', '.join(unknown)}; the only one is names")
+    listed = section.get("names", [])
+    if not isinstance(listed, list) or not all(isinstance(n, str) for n in listed):
+        raise ConfigError(f"officers.names in {where} must be a list of OS account names")
+    configured = _account_names(listed, "officers.names")
+    raw = env.get("ZHENGYIN_OFFICERS")
+    if raw is None or not raw.strip():
+        return configured
+    given = _account_names(raw.split(","), "ZHENGYIN_OFFICERS")
+    if production:
+        wider = sorted(set(given) - set(configured))
+        if wider:
+            raise ConfigError(f"ZHENGYIN_OFFICERS names {', '.join(wider)}, not in officers.names of "
+                              f"{home / CONFIG_FILE}: in production the environment may narrow the list "
+                              "of security officers, never widen it")
+    return given
+
+
+def _account_names(names: list[str], what: str) -> tuple[str, ...]:
+    out = []
+    for name in (n.strip() for n in names):
+        if not name or len(name) > 64 or not set(name) <= _ACCOUNT_CHARS or name.startswith("-"):
+            raise ConfigError(f"{what}: {name[:70]!r} is not an OS account name")
+        if name not in out:
+            out.append(name)
+    return tuple(out)
+
+
+def _days(value: object, what: str) -> int:
+    """A whole number of days from 1 to 100 years; ConfigError naming ``what`` otherwise."""
+    try:
+        if isinstance(value, bool) or not isinstance(value, int | str):
+            raise ValueError
+        days = int(value)
+    except ValueError:
+        raise ConfigError(f"{what} must be a whole number of days, not {value!r}") from None
+    if not 1 <= days <= MAX_AGE_LIMIT_DAYS:
+        raise ConfigError(f"{what} must be from 1 to {MAX_AGE_LIMIT_DAYS} days, not {days}")
+    return days
+
+
+def _rotation_policy(home: Path, section: object, env: Mapping[str, str]) -> RotationPolicy:
+    """``[rotation]`` overlaid by ``ZHENGYIN_ROTATION_SEAL_MAX_AGE_DAYS`` / ``_CA_MAX_AGE_DAYS``;
+    a misspelt name is refused, not ignored (a policy silently not applied is no policy)."""
+    where = f"[rotation] of {home / CONFIG_FILE}"
+    if not isinstance(section, Mapping):
+        raise ConfigError(f"{where} must be a table")
+    unknown = sorted(str(name) for name in section if name not in ROTATION_SETTING_NAMES)
+    if unknown:
+        raise ConfigError(f"unknown setting(s) in {where}: {', '.join(unknown)}; known are "
+                          f"{', '.join(ROTATION_SETTING_NAMES)}")
+    seal_days = _days(env.get("ZHENGYIN_ROTATION_SEAL_MAX_AGE_DAYS")
+                      or section.get("seal_max_age_days", DEFAULT_SEAL_MAX_AGE_DAYS),
+                      "rotation.seal_max_age_days")
+    ca_days = _days(env.get("ZHENGYIN_ROTATION_CA_MAX_AGE_DAYS")
+                    or section.get("ca_max_age_days", DEFAULT_CA_MAX_AGE_DAYS), "rotation.ca_max_age_days")
+    seals, cas = section.get("seals", {}), section.get("ca", {})
+    if not isinstance(seals, Mapping) or not isinstance(cas, Mapping):
+        raise ConfigError(f"rotation.seals and rotation.ca in {where} must be tables")
+    bad_seals = sorted(str(k) for k in seals if not (isinstance(k, str) and len(k) == 14 and k.isdigit()))
+    if bad_seals:
+        raise ConfigError(f"rotation.seals names seals by their 14-digit esID, not {', '.join(bad_seals)}")
+    bad_cas = sorted(str(k) for k in cas if k not in ROTATION_CAS)
+    if bad_cas:
+        raise ConfigError(f"rotation.ca takes {' and '.join(ROTATION_CAS)}, not {', '.join(bad_cas)}")
+    return RotationPolicy(
+        seal_max_age_days=seal_days,
+        ca_max_age_days=ca_days,
+        seal_overrides=tuple(sorted((k, _days(v, f"rotation.seals.{k}")) for k, v in seals.items())),
+        ca_overrides=tuple(sorted((k, _days(v, f"rotation.ca.{k}")) for k, v in cas.items())),
     )
 
 

@@ -31,7 +31,7 @@ own rule holds (no row without its documents).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -40,6 +40,7 @@ from ofd.sealing import Placement, seal_ofd
 from ofd.writer import ofd_package
 from pdf.signing import PdfPlacement, sign_pdf
 from pdf.writer import write_pdf
+from seals.identity_cache import SigningIdentities
 from seals.lifecycle import SealNotUsable, SealRefused
 from seals.office import SealOffice, SigningIdentity
 from seals.picture import picture_png
@@ -48,6 +49,7 @@ from .catalogue import Catalogue, FieldError, LicenceDataError, LicenceType
 from .identifiers import LicenceIdentifier
 from .layout import render, seal_box
 from .lifecycle import (
+    IssuedDocuments,
     LicenceError,
     LicenceExists,
     LicenceLibrary,
@@ -80,6 +82,17 @@ class IssuedLicence:
         return previous.text if previous else None
 
 
+@dataclass(frozen=True)
+class _Checked:
+    """A new licence's data passed every check: what making its documents needs."""
+
+    licence_type: LicenceType
+    identity: SigningIdentity
+    department: str
+    issued_on: date
+    valid_until: date | None
+
+
 class NotTheIssuer(LicenceError):
     """Only the department that issued a licence may change or renew it."""
 
@@ -105,16 +118,29 @@ class LicenceDesk:
 
     def __init__(self, catalogue: Catalogue, library: LicenceLibrary, seals: SealOffice, *, base_url: str):
         self.catalogue, self.library, self.seals, self.base_url = catalogue, library, seals, base_url
+        self.identities = SigningIdentities(seals)
 
     def licence_seal(self, issuer_code: str, at: datetime) -> tuple[SigningIdentity, str]:
-        """The usable licence seal of ``issuer_code`` and the department's name on it."""
+        """The usable licence seal of ``issuer_code`` and the department's name on it.
+
+        The answer is kept for a couple of seconds (seals.identity_cache: a seal, certificate
+        or key change in this process is seen at once, in another within the cache's age; the
+        signing time is checked against the seal's and certificate's validity every time)."""
+        key = ("licence seal", issuer_code)
+        kept = self.identities.chosen(key, at)
+        if kept is not None:
+            identity, department = kept
+            return identity, department or ""
         candidates = self.seals.seals(issuer_code, "active", kind="licence")
         problems = []
         for record in candidates:
             try:
-                return self.seals.signing_identity(record.es_id, at), record.department
+                identity = self.seals.signing_identity(record.es_id, at)
             except SealNotUsable as exc:
                 problems.append(str(exc))
+                continue
+            self.identities.keep(key, identity, record.department)
+            return identity, record.department
         detail = "; ".join(problems) or "none is active"
         raise NoLicenceSeal(issuer_code, detail)
 
@@ -139,6 +165,62 @@ class LicenceDesk:
         it is signed ("electronically issued on"). Without ``source_id`` the issue date is
         today and a stated 发证日期 must be today."""
         now = now or datetime.now(UTC).replace(microsecond=0)
+        checked = self._check_new(type_code, data, issuer_code, source_id, now, ask_library=True)
+        identifier = self.library.allocate_identifier(type_code, issuer_code)
+        metadata, ofd, pdf, qr, nonce = self._make_checked(checked, data, identifier, issuer_code, now)
+        record = self.library.record_issued(metadata, data, ofd=ofd, pdf=pdf, source_id=source_id,
+                                            qr_nonce=nonce)
+        return IssuedLicence(record, metadata, ofd, pdf, qr)
+
+    def issue_group(self, type_code: str, records: Sequence[tuple[str, Mapping[str, Any]]], *,
+                    issuer_code: str, faults: tuple[type[BaseException], ...],
+                    now: datetime | None = None) -> list[IssuedLicence | BaseException]:
+        """Issue legacy licences (``(source_id, data)`` each) as :meth:`issue` does, recorded
+        together: the serials in one transaction, the documents and rows in another
+        (:meth:`LicenceLibrary.record_issued_group`). What bulk conversion does per chunk.
+
+        Returns, in order, each record's IssuedLicence or the error that refused it — one of
+        ``faults`` (the errors that are about one record) or the library's LicenceError. Any
+        other error stops the group and propagates; nothing of it is recorded then.
+
+        The library is not asked first whether a source ID is converted already (the caller
+        asked once for the chunk); should it be, the record's licence number is taken (by
+        itself) or, failing that, the unique source ID refuses the row: LicenceExists either way.
+        """
+        now = now or datetime.now(UTC).replace(microsecond=0)
+        results: list[IssuedLicence | BaseException | None] = [None] * len(records)
+        checked = []
+        for index, (source_id, data) in enumerate(records):
+            try:
+                check = self._check_new(type_code, data, issuer_code, source_id, now, ask_library=False)
+            except faults as exc:
+                results[index] = exc
+                continue
+            checked.append((index, source_id, data, check))
+        made = []
+        if checked:
+            serials = self.library.allocate_serials(issuer_code, type_code, len(checked))
+            for (index, source_id, data, check), serial in zip(checked, serials, strict=True):
+                identifier = LicenceIdentifier(type_code, issuer_code, serial, 1)
+                try:
+                    made.append((index, source_id, data,
+                                 self._make_checked(check, data, identifier, issuer_code, now)))
+                except faults as exc:  # its serial is a gap, as for a failed single issuance
+                    results[index] = exc
+        outcomes = self.library.record_issued_group([
+            IssuedDocuments(metadata, data, ofd, pdf, source_id, nonce)
+            for _, source_id, data, (metadata, ofd, pdf, _qr, nonce) in made]) if made else []
+        for (index, _, _, (metadata, ofd, pdf, qr, _nonce)), outcome in zip(made, outcomes, strict=True):
+            results[index] = IssuedLicence(outcome, metadata, ofd, pdf, qr) \
+                if isinstance(outcome, LicenceRecord) else outcome
+        settled = [r for r in results if r is not None]
+        if len(settled) != len(records):  # every record is settled above; never shift the outcomes
+            raise AssertionError("internal error: a record of the group has no outcome")
+        return settled
+
+    def _check_new(self, type_code: str, data: Mapping[str, Any], issuer_code: str, source_id: str | None,
+                   now: datetime, *, ask_library: bool) -> _Checked:
+        """Everything a new licence must pass before a serial or a signature is spent."""
         licence_type = self.catalogue.get(type_code)
         licence_type.check_issuer(issuer_code)
         today = china_date(now)
@@ -146,7 +228,7 @@ class LicenceDesk:
         # The seal first: its department is the issuing authority the data may print.
         identity, department = self.licence_seal(issuer_code, now)
         licence_type.validate(data, today, conversion=conversion, issuer_name=department)
-        if source_id is not None:  # converted already: said before the number it now holds
+        if source_id is not None and ask_library:  # converted already: said before the number it holds
             existing = self.library.find_by_source(issuer_code, type_code, source_id)
             if existing is not None:
                 raise LicenceExists("source_id", source_id, existing.identifier)
@@ -157,12 +239,12 @@ class LicenceDesk:
         # not spend a serial or a signature.
         self._metadata(licence_type, data, LicenceIdentifier(type_code, issuer_code, 1), department,
                        issuer_code, issued_on, valid_until)
-        identifier = self.library.allocate_identifier(type_code, issuer_code)
-        metadata, ofd, pdf, qr, nonce = self._make(licence_type, data, identifier, identity, department,
-                                                   issuer_code, now, issued_on, valid_until, None)
-        record = self.library.record_issued(metadata, data, ofd=ofd, pdf=pdf, source_id=source_id,
-                                            qr_nonce=nonce)
-        return IssuedLicence(record, metadata, ofd, pdf, qr)
+        return _Checked(licence_type, identity, department, issued_on, valid_until)
+
+    def _make_checked(self, checked: _Checked, data: Mapping[str, Any], identifier: LicenceIdentifier,
+                      issuer_code: str, now: datetime) -> tuple[LicenceMetadata, bytes, bytes, str, str]:
+        return self._make(checked.licence_type, data, identifier, checked.identity, checked.department,
+                          issuer_code, now, checked.issued_on, checked.valid_until, None)
 
     def change(self, identifier: str, data: Mapping[str, Any], *, issuer_code: str, reason: str,
                now: datetime | None = None) -> IssuedLicence:

@@ -37,9 +37,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -91,6 +91,17 @@ MAX_SOURCE_ID_CHARS = 200
 #: The QR nonce as recorded: hex of 16 random bytes, lower case.
 QR_NONCE = re.compile(r"[0-9a-f]{32}")
 _DOCUMENT_MAGIC = {"ofd": (b"PK\x03\x04", "an OFD package (a zip file)"), "pdf": (b"%PDF-", "a PDF file")}
+
+
+class IssuedDocuments(NamedTuple):
+    """One signed licence for :meth:`LicenceLibrary.record_issued_group`."""
+
+    metadata: LicenceMetadata
+    data: Mapping[str, Any]
+    ofd: bytes
+    pdf: bytes
+    source_id: str | None = None
+    qr_nonce: str | None = None
 
 
 def _identifier(value: str | LicenceIdentifier) -> str:
@@ -196,6 +207,50 @@ class LicenceLibrary(LicenceLookups):
         except IntegrityError:
             raise self._conflict(metadata, source_id) from None
 
+    def record_issued_group(self, items: Sequence[IssuedDocuments]) -> list[LicenceRecord | LicenceError]:
+        """Record several issued licences at once (bulk conversion): each item's outcome, in order.
+
+        All documents are stored and made durable together (:meth:`DocumentStore.put_many`),
+        then every row goes into one transaction — one commit for the group instead of one per
+        licence. An item the library refuses by itself (bad metadata or source ID) is that
+        item's outcome; should the transaction fail on a unique rule (a licence number or
+        source ID taken meanwhile, also by another item of the group), the group is recorded
+        one by one with :meth:`record_issued`, so each item gets its own LicenceExists or row.
+        The rule of :meth:`record_issued` holds for each: no row without its documents.
+        """
+        outcomes: list[LicenceRecord | LicenceError | None] = [None] * len(items)
+        ready: list[tuple[int, IssuedDocuments, str | None, str | None]] = []
+        for index, item in enumerate(items):
+            try:
+                self._check_new(item.metadata, item.data, expected_previous=None)
+                nonce = _nonce(item.qr_nonce)
+                source_id = None if item.source_id is None else \
+                    _text("source record ID", item.source_id, MAX_SOURCE_ID_CHARS)
+                self._store_check(item.ofd, item.pdf)
+            except LicenceError as exc:
+                outcomes[index] = exc
+                continue
+            ready.append((index, item, source_id, nonce))
+        digests = self.store.put_many([d for _, item, _, _ in ready for d in (item.ofd, item.pdf)])
+        try:
+            with self.db.transaction() as s:
+                now = _now()
+                for n, (index, item, source_id, nonce) in enumerate(ready):
+                    ofd_sm3, pdf_sm3 = digests[2 * n], digests[2 * n + 1]
+                    outcomes[index] = self._insert(s, item.metadata, item.data, ofd_sm3, pdf_sm3, source_id,
+                                                   now, None, {}, nonce)
+        except IntegrityError:
+            for index, item, source_id, nonce in ready:
+                try:
+                    outcomes[index] = self.record_issued(item.metadata, item.data, ofd=item.ofd, pdf=item.pdf,
+                                                         source_id=source_id, qr_nonce=nonce)
+                except LicenceError as exc:
+                    outcomes[index] = exc
+        settled = [o for o in outcomes if o is not None]
+        if len(settled) != len(items):  # every item is settled above; never shift the outcomes
+            raise AssertionError("internal error: an item of the group has no outcome")
+        return settled
+
     def change(self, identifier: str | LicenceIdentifier, metadata: LicenceMetadata,
                data: Mapping[str, Any], *, ofd: bytes, pdf: bytes, reason: str,
                qr_nonce: str | None = None) -> LicenceRecord:
@@ -280,11 +335,15 @@ class LicenceLibrary(LicenceLookups):
             raise LicenceRequestError(f"the licence data cannot be stored as JSON: {exc}") from None
 
     def _store(self, ofd: bytes, pdf: bytes) -> tuple[str, str]:
+        self._store_check(ofd, pdf)
+        return self.store.put(ofd), self.store.put(pdf)
+
+    @staticmethod
+    def _store_check(ofd: bytes, pdf: bytes) -> None:
         for kind, document in (("ofd", ofd), ("pdf", pdf)):
             magic, what = _DOCUMENT_MAGIC[kind]
             if not isinstance(document, bytes) or not document.startswith(magic):
                 raise LicenceRequestError(f"the {kind} document must be the bytes of {what}")
-        return self.store.put(ofd), self.store.put(pdf)
 
     def _insert(self, s: Session, metadata: LicenceMetadata, data: Mapping[str, Any], ofd_sm3: str,
                 pdf_sm3: str, source_id: str | None, now: datetime, reason: str | None,

@@ -162,6 +162,20 @@ def _page(ofd: OfdFile, placement: Placement, width: float, height: float) -> tu
     return pages[placement.page].id, (x, y, width, height)
 
 
+def _digest(data: bytes) -> bytes:
+    """SM3 of a referenced file; a large one's is kept by its bytes (the 100 kB seal every
+    licence of a department references is hashed once, not once a licence)."""
+    return _kept_digest(bytes(data)) if len(data) >= _KEPT_DIGEST_SIZE else sm3(data)
+
+
+_KEPT_DIGEST_SIZE = 64 * 1024
+
+
+@functools.lru_cache(maxsize=8)
+def _kept_digest(data: bytes) -> bytes:
+    return sm3(data)
+
+
 def _signature_xml(
     *,
     references: dict[str, bytes],
@@ -179,7 +193,7 @@ def _signature_xml(
     refs = element(info, "References", CheckMethod=oids.SM3)
     for name, data in references.items():
         ref = element(refs, "Reference", FileRef="/" + name)
-        element(ref, "CheckValue", base64.b64encode(sm3(data)).decode("ascii"))
+        element(ref, "CheckValue", base64.b64encode(_digest(data)).decode("ascii"))
     if stamp is not None:
         page_id, box = stamp
         element(info, "StampAnnot", ID=stamp_id, PageRef=page_id, Boundary=" ".join(number(v) for v in box))

@@ -11,26 +11,25 @@ The full face is 11 MB; a document embeds only the glyphs it uses. ``fontTools.s
 takes ~200 ms on this face (it decodes the 45,000 PostScript glyph names and every layout
 table on each call), too slow for issuing licences in bulk, so :meth:`FontFace.subset`
 builds the subset directly from the raw ``glyf`` data parsed once per process: only the
-needed glyphs (and the components of composite glyphs) are decoded, and the layout,
+needed glyphs (and the components of composite glyphs) are copied, and the layout,
 vertical and bitmap tables are left out because both writers position every glyph
-themselves. Timestamps in the result are the source font's, so the same characters always
-give the same bytes.
+themselves. The font file is written by :mod:`pages.sfnt` without fontTools' table
+compilers (which took 3–6 ms a licence). Timestamps in the result are the source font's, so
+the same characters always give the same bytes.
 """
 
 from __future__ import annotations
 
 import functools
-import io
 import os
 import struct
 from array import array
 from pathlib import Path
 
-from fontTools.misc import sstruct
-from fontTools.ttLib import TTFont, TTLibError, newTable
-from fontTools.ttLib.tables import _p_o_s_t
-from fontTools.ttLib.tables._c_m_a_p import CmapSubtable
-from fontTools.ttLib.tables._g_l_y_f import Glyph
+from fontTools.ttLib import TTFont, TTLibError
+
+from . import sfnt
+from .sfnt import SourceFont
 
 FONT_ENV = "ZHENGYIN_CJK_FONT"
 
@@ -78,20 +77,6 @@ def _name(gid: int) -> str:
     return ".notdef" if gid == 0 else f"g{gid}"
 
 
-class _GlyphNames:
-    """Stands in for the source glyf table when decoding composites: component IDs -> names."""
-
-    extended = False  # 16-bit component glyph IDs, as in every font with under 65,536 glyphs
-
-    @staticmethod
-    def getGlyphName(gid: int) -> str:  # noqa: N802 - fontTools' name
-        return _name(gid)
-
-
-# Tables a TrueType reader needs, copied from the source and adjusted by the compiler.
-_COPIED_TABLES = ("head", "hhea", "maxp", "OS/2", "name")
-
-
 class FontFace:
     """One TrueType face, parsed once: metrics in millimetres and subsets to embed.
 
@@ -127,12 +112,18 @@ class FontFace:
             raise FontError(f"{where} has no Unicode cmap")
         metrics = font["hmtx"].metrics
         self._metrics: list[tuple[int, int]] = [metrics[_name(i)] for i in range(num_glyphs)]
-        self._loca = array("I", font["loca"].locations)
-        self._glyf: bytes = font.reader["glyf"]
-        if len(self._loca) != num_glyphs + 1 or self._loca[-1] > len(self._glyf):
+        loca = array("I", font["loca"].locations)
+        glyf: bytes = font.reader["glyf"]
+        if len(loca) != num_glyphs + 1 or loca[-1] > len(glyf):
             raise FontError(f"{where}: loca does not fit glyf")
-        self._tables = {tag: font.reader[tag] for tag in _COPIED_TABLES}
-        self._post = font.reader["post"][:_p_o_s_t.postFormatSize]
+        raw = {tag: font.reader[tag] for tag in ("head", "hhea", "maxp", "OS/2", "name", "post")}
+        sizes = {"head": 54, "hhea": 36, "maxp": 6, "OS/2": 68, "post": 32}
+        short = [tag for tag, size in sizes.items() if len(raw[tag]) < size]
+        if short:
+            raise FontError(f"{where}: table(s) {', '.join(short)} too short")
+        self._source = SourceFont(glyf=glyf, loca=loca, metrics=self._metrics, head=raw["head"][:54],
+                                  hhea=raw["hhea"][:36], maxp=raw["maxp"], os2=raw["OS/2"], name=raw["name"],
+                                  post=raw["post"][:32])
         name = font["name"]
         self.family_name: str = str(name.getDebugName(1) or self.path.stem)
         self.postscript_name: str = str(name.getDebugName(6) or self.family_name.replace(" ", ""))
@@ -203,91 +194,12 @@ class FontFace:
         self.require(chars)
         return self._subset("".join(sorted(set(chars))))
 
-    def _glyph(self, gid: int) -> Glyph:
-        glyph = Glyph(self._glyf[self._loca[gid]:self._loca[gid + 1]])
-        if glyph.isComposite():
-            glyph.expand(_GlyphNames)  # components by name, so the compiler renumbers them
-        return glyph
-
-    def _bounds(self, gid: int) -> tuple[int, int, int, int] | None:
-        """The glyph's bounding box from its header, as the font states it (None when empty)."""
-        start, end = self._loca[gid], self._loca[gid + 1]
-        if end - start < 10:
-            return None
-        return struct.unpack_from(">hhhh", self._glyf, start + 2)
-
     def _build_subset(self, chars: str) -> bytes:
-        codepoints = {ord(c): self._cmap[ord(c)] for c in chars}
-        glyphs: dict[int, Glyph] = {}
-        pending = [0, *codepoints.values()]
-        while pending:
-            gid = pending.pop()
-            if gid in glyphs:
-                continue
-            glyph = glyphs[gid] = self._glyph(gid)
-            if glyph.isComposite():
-                pending.extend(int(c.glyphName[1:]) for c in glyph.components)
-        order = sorted(glyphs)
-        names = [_name(g) for g in order]
-
-        # Outlines go through byte for byte; the compiler only renumbers composite components.
-        font = TTFont(recalcBBoxes=False, recalcTimestamp=False)
-        font.setGlyphOrder(names)
-        for tag, data in self._tables.items():
-            table = font[tag] = newTable(tag)
-            table.decompile(data, font)
-
-        glyf = font["glyf"] = newTable("glyf")
-        glyf.glyphOrder = names
-        glyf.glyphs = {_name(g): glyphs[g] for g in order}
-        font["loca"] = newTable("loca")
-        hmtx = font["hmtx"] = newTable("hmtx")
-        hmtx.metrics = {_name(g): self._metrics[g] for g in order}
-        self._fill_bounds(font, order)
-
-        os2 = font["OS/2"]
-        os2.usFirstCharIndex = min(min(codepoints, default=0), 0xFFFF)
-        os2.usLastCharIndex = min(max(codepoints, default=0), 0xFFFF)
-        font["cmap"] = _unicode_cmap({cp: _name(g) for cp, g in codepoints.items()})
-        post = font["post"] = newTable("post")
-        sstruct.unpack(_p_o_s_t.postFormat, self._post, post)
-        post.formatType = 3.0  # no glyph names: readers map characters through cmap
-
-        out = io.BytesIO()
-        font.save(out)
-        return out.getvalue()
-
-    def _fill_bounds(self, font: TTFont, order: list[int]) -> None:
-        """head's box and hhea's extremes for the glyphs kept (what recalcBBoxes would do)."""
-        hhea, head = font["hhea"], font["head"]
-        hhea.advanceWidthMax = max(self._metrics[g][0] for g in order)
-        boxes = [(g, b) for g in order if (b := self._bounds(g)) is not None]
-        if not boxes:
-            return
-        head.xMin = min(b[0] for _, b in boxes)
-        head.yMin = min(b[1] for _, b in boxes)
-        head.xMax = max(b[2] for _, b in boxes)
-        head.yMax = max(b[3] for _, b in boxes)
-        hhea.minLeftSideBearing = min(self._metrics[g][1] for g, _ in boxes)
-        hhea.minRightSideBearing = min(self._metrics[g][0] - self._metrics[g][1] - (b[2] - b[0])
-                                       for g, b in boxes)
-        hhea.xMaxExtent = max(self._metrics[g][1] + (b[2] - b[0]) for g, b in boxes)
-
-
-def _unicode_cmap(mapping: dict[int, str]):
-    """Windows Unicode cmap: format 4 for the BMP, plus format 12 when beyond it."""
-    cmap = newTable("cmap")
-    cmap.tableVersion = 0
-    bmp = CmapSubtable.newSubtable(4)
-    bmp.platformID, bmp.platEncID, bmp.language = 3, 1, 0
-    bmp.cmap = {cp: n for cp, n in mapping.items() if cp <= 0xFFFF}
-    cmap.tables = [bmp]
-    if any(cp > 0xFFFF for cp in mapping):
-        full = CmapSubtable.newSubtable(12)
-        full.platformID, full.platEncID, full.language = 3, 10, 0
-        full.cmap = dict(mapping)
-        cmap.tables.append(full)
-    return cmap
+        try:
+            return sfnt.subset(self._source, {ord(c): self._cmap[ord(c)] for c in chars})
+        except (ValueError, IndexError, struct.error) as exc:
+            raise FontError(f"cannot build a subset of {self.family_name} for {len(chars)} characters: "
+                            f"{exc}") from exc
 
 
 @functools.lru_cache(maxsize=8)

@@ -12,6 +12,7 @@ the same in OFD and PDF.
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 import uuid
@@ -238,8 +239,15 @@ class TextRun:
 
 def set_text(item: Text, face: FontFace | None = None) -> TextRun:
     """Place ``item`` with ``face`` (default: the CJK face); raises PageModelError naming any
-    character the face lacks."""
-    face = face or cjk_face()
+    character the face lacks.
+
+    The layout, the OFD writer and the PDF writer each place every line of a licence: the
+    last few hundred placements are kept (items and runs are immutable)."""
+    return _placed(item, face or cjk_face())
+
+
+@functools.lru_cache(maxsize=512)
+def _placed(item: Text, face: FontFace) -> TextRun:
     try:
         advances = face.advances(item.text, item.size_mm)
     except MissingGlyphs as exc:

@@ -44,6 +44,7 @@ class _Layout:
     order: tuple[tuple[int, int], ...]
     mask0: tuple[bool, ...]
     flips: tuple[tuple[int, ...], ...]
+    column_flips: tuple[tuple[int, ...], ...]  # the same differences, one integer per column
 
 
 @functools.lru_cache(maxsize=8)
@@ -85,7 +86,8 @@ def _layout(version: int) -> _Layout:
                 rows[r] |= 1 << (count - 1 - c)
         flips.append(tuple(rows))
     return _Layout(count, fixed, tuple((r, 1 << (count - 1 - c)) for r, c in order),
-                   tuple(first(r, c) for r, c in order), tuple(flips))
+                   tuple(first(r, c) for r, c in order), tuple(flips),
+                   tuple(tuple(columns_of(rows, count)) for rows in flips))
 
 
 def _trial(layout: _Layout, codewords: list[int]) -> list[int]:
@@ -100,20 +102,28 @@ def _trial(layout: _Layout, codewords: list[int]) -> list[int]:
     return rows
 
 
-def penalty(rows: list[int], count: int) -> int:
-    """ISO/IEC 18004's penalty score of a symbol given as one integer per row (MSB = column 0)."""
+def columns_of(rows: list[int] | tuple[int, ...], count: int) -> list[int]:
+    """The symbol's columns as integers (MSB = row 0), from its rows (MSB = column 0)."""
     texts = [format(row, f"0{count}b") for row in rows]
-    columns = ["".join(column) for column in zip(*texts, strict=True)]
+    return [int("".join(column), 2) for column in zip(*texts, strict=True)]
+
+
+def penalty(rows: list[int], count: int, columns: list[int] | None = None) -> int:
+    """ISO/IEC 18004's penalty score of a symbol given as one integer per row (MSB = column 0)
+    and, if known, per column (MSB = row 0; derived from the rows otherwise)."""
+    if columns is None:
+        columns = columns_of(rows, count)
     inner = (1 << (count - 1)) - 1
     runs = 0
-    for line in itertools.chain(rows, (int(column, 2) for column in columns)):
+    for line in itertools.chain(rows, columns):
         # A run of L >= 5 equal modules is L - 1 equal neighbours in a row (bits of ``equal``)
         # and costs L - 2: one per start of four equal neighbours, plus two per such run.
         equal = ~(line ^ (line >> 1)) & inner
         fours = equal & (equal >> 1) & (equal >> 2) & (equal >> 3)
         runs += fours.bit_count() + 2 * (fours & ~(fours >> 1)).bit_count()
     # Rows and columns in one text, a line each: the finder-like pattern never crosses a break.
-    lines = "\n".join(texts + columns)
+    width = f"0{count}b"
+    lines = "\n".join([format(line, width) for line in itertools.chain(rows, columns)])
     blocks = 0
     for upper, lower in itertools.pairwise(rows):
         same = ~(upper ^ lower)
@@ -242,10 +252,12 @@ def make(code: qr_main.QRCode) -> int:
     layout = _layout(code.version)
     count = code.modules_count = layout.count
     base = _trial(layout, code.data_cache)
+    base_columns = columns_of(base, count)  # transposed once; each mask flips fixed bits of both
     best, lowest, chosen = 0, None, base
-    for pattern, flip in enumerate(layout.flips):
+    for pattern, (flip, column_flip) in enumerate(zip(layout.flips, layout.column_flips, strict=True)):
         rows = [row ^ f for row, f in zip(base, flip, strict=True)]
-        score = penalty(rows, count)
+        columns = [column ^ f for column, f in zip(base_columns, column_flip, strict=True)]
+        score = penalty(rows, count, columns)
         if lowest is None or score < lowest:
             best, lowest, chosen = pattern, score, rows
     # The trial symbol with the format (and version) information written in: the real one.

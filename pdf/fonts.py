@@ -35,13 +35,14 @@ from typing import Protocol
 import pikepdf
 from pikepdf import Array, Dictionary, Name, String
 
+from pages.deflate import zlib_stream
 from pages.fonts import FontError, FontFace, cjk_face
 
 __all__ = ["EmbeddedFont", "PdfFont", "StandardCidFont", "subset_tag", "to_unicode_cmap", "widths_array"]
 
-#: zlib level for the font program: glyph outlines hardly compress; level 6 takes 0.6 ms more
-#: per licence (~50 KB of outlines) than level 1 for 5 % fewer bytes.
-FONT_COMPRESSION = 1
+#: The font program is deflated by pages.deflate (level 1: glyph outlines hardly compress;
+#: level 6 took 0.6 ms more per licence for 5 % fewer bytes), once for both writers: the OFD
+#: written just before holds the same subset.
 _BFCHAR_LIMIT = 100  # entries per beginbfchar block (the CMap format's limit)
 #: A TJ adjustment is written once the rounding of /W has moved a line this far (1/1000 em).
 DRIFT_LIMIT = 0.05
@@ -270,7 +271,7 @@ class EmbeddedFont:
         return round(value * 1000 / self.units_per_em)
 
     def dictionary(self, pdf: pikepdf.Pdf) -> pikepdf.Object:
-        program = pdf.make_stream(zlib.compress(self.program, FONT_COMPRESSION),
+        program = pdf.make_stream(zlib_stream(self.program),
                                   Filter=Name.FlateDecode, Length1=len(self.program))
         # Every CID up to the last maps to a glyph of the program (the subset's own, then the
         # extra codes of shared glyphs): /CIDSet says so, as PDF/A wants when it is present.

@@ -17,6 +17,7 @@ from __future__ import annotations
 from asn1crypto import core
 
 import hsm.oids  # noqa: F401 - registers the SM OIDs
+from ca import der
 
 
 class SealTime(core.Choice):
@@ -207,3 +208,35 @@ class SignatureV1(core.Sequence):
         ("to_sign", TbsSignV1),
         ("signature", core.OctetBitString),
     ]
+
+
+# -- writing a seal signature by splicing ---------------------------------------------------------
+
+def encode_tbs_sign_v4(*, eseal: bytes, time_info: bytes, data_hash: bytes, property_info: str,
+                       ext_datas: bytes | None = None) -> bytes:
+    """DER TBS_Sign (v4) around the seal's own bytes, as :class:`TbsSignV4` dumps it.
+
+    Every OFD seal signature embeds the whole seal — 100 kB with its picture — and building
+    the structure with asn1crypto parsed and re-serialised it each time (~1 ms a licence):
+    here the seal and the DER ``time_info`` (a GeneralizedTime) are spliced in as given.
+    ``ext_datas`` is the DER ExtensionDatas, written [0] EXPLICIT. ValueError when ``eseal``
+    is not exactly one value (trailing bytes would make the signature unreadable).
+    """
+    size = der.value_size(eseal)
+    if size != len(eseal):
+        raise ValueError(f"the seal is not one ASN.1 value: {len(eseal) - size} bytes follow it")
+    parts = [der.tlv(0x02, b"\x04"), bytes(eseal), bytes(time_info), _bit_string(data_hash),
+             core.IA5String(property_info).dump()]
+    if ext_datas is not None:
+        parts.append(der.tlv(0xA0, bytes(ext_datas)))
+    return der.sequence(*parts)
+
+
+def encode_signature_v4(*, tbs: bytes, cert: bytes, algorithm: str, signature: bytes) -> bytes:
+    """DER SES_Signature (v4) of the signed ``tbs`` bytes, as :class:`SignatureV4` dumps it."""
+    return der.sequence(bytes(tbs), der.octet_string(cert), core.ObjectIdentifier(algorithm).dump(),
+                        _bit_string(signature))
+
+
+def _bit_string(data: bytes) -> bytes:
+    return der.tlv(0x03, b"\x00" + bytes(data))

@@ -27,8 +27,8 @@ from .asn1 import (
     SealInfoV4,
     SealTime,
     SealV4,
-    SignatureV4,
-    TbsSignV4,
+    encode_signature_v4,
+    encode_tbs_sign_v4,
 )
 from .errors import SealError
 
@@ -63,6 +63,10 @@ def _gt(moment: datetime) -> SealTime:
 
 def _bit_string(data: bytes) -> core.OctetBitString:
     return core.OctetBitString(data)
+
+
+def _ext_datas(value) -> ExtensionDatas:
+    return value if isinstance(value, ExtensionDatas) else ExtensionDatas(value)
 
 
 def _picture_label(kind: str) -> str:
@@ -117,16 +121,9 @@ def sign_with_seal(seal: bytes, *, data_hash: bytes, property_info: str, signer:
     The caller must already have checked that the seal is active and lists the signer's
     certificate; this function only encodes and signs.
     """
-    fields = {
-        "version": 4, "eseal": core.Any.load(seal), "time_info": _gt(time),
-        "data_hash": _bit_string(data_hash), "property_info": property_info,
-    }
-    if ext_datas is not None:
-        fields["ext_datas"] = ext_datas
-    tbs = TbsSignV4(fields).dump()
-    return SignatureV4({
-        "to_sign": TbsSignV4.load(tbs),
-        "cert": signer_certificate,
-        "signature_alg_id": oids.SM2_WITH_SM3,
-        "signature": _bit_string(signer.sign(tbs)),
-    }).dump()
+    # Spliced DER (seals.asn1.encode_*): the 100 kB seal goes in as its bytes, not re-encoded.
+    tbs = encode_tbs_sign_v4(eseal=seal, time_info=_gt(time).dump(), data_hash=data_hash,
+                             property_info=property_info,
+                             ext_datas=None if ext_datas is None else _ext_datas(ext_datas).dump())
+    return encode_signature_v4(tbs=tbs, cert=signer_certificate, algorithm=oids.SM2_WITH_SM3,
+                               signature=signer.sign(tbs))

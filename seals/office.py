@@ -10,7 +10,9 @@ own transaction commits; if that fails, the certificates just issued are revoked
 
 The sealing code (ofd/, pdf/) asks :meth:`SealOffice.signing_identity` for everything it
 needs to sign, and gets it only for an active seal within its validity whose signer
-certificate is itself unrevoked and valid.
+certificate is itself unrevoked and valid. That is always the seal's current version: a key
+rotation (:mod:`seals.rotation`) adds a version, and the verifier's registry view
+(:meth:`SealOffice.histories`) knows every version, each in use until the next took over.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from ca.authority import CertificateAuthority, utc_now
 from ca.errors import InvalidRequest
+from ca.issuer_crls import publish_issuer_crls
 from ca.names import MAX_NAME_CHARS, subject_name, validate_credit_code
 from ca.profiles import DEPARTMENT_SIGNER, SEAL_MAKER
 from ca.registry import CertificateRecord
@@ -51,7 +54,7 @@ from .lifecycle import (
     next_status,
 )
 from .make import SealContent, make_seal
-from .registry import SealEvent, SealRecord, SealSigner
+from .registry import SealEvent, SealRecord, SealSigner, SealVersion
 from .seal import Seal, read_seal
 
 DEFAULT_VALID_DAYS = 3 * 365
@@ -63,6 +66,8 @@ MAX_HOLDER_CHARS = 20
 MAX_REASON_CHARS = 500
 #: Why a revoked seal's certificates are revoked, unless the caller knows better (key_compromise).
 CERTIFICATE_REVOCATION_REASON = "cessation_of_operation"
+#: What the registry says of a seal version once the next one signs (seal-status in reports).
+SUPERSEDED = "superseded"
 _SERIAL_ATTEMPTS = 5
 
 
@@ -98,6 +103,27 @@ def _aware(moment: datetime | None, what: str) -> datetime | None:
     if moment is not None and moment.tzinfo is None:
         raise SealRequestError(f"the {what} needs a time zone (e.g. 2026-01-02T03:04:05Z)")
     return None if moment is None else moment.astimezone(UTC)
+
+
+def version_history(moves: list[tuple[datetime, str]], version: int, made_at: datetime,
+                    superseded_at: datetime | None) -> tuple[tuple[datetime, str], ...]:
+    """The status moves of one seal version, from the seal's moves (oldest first).
+
+    Version 1 has the seal's whole history (applied, approved, made, …). A later version exists
+    from its rotation on: its history starts with the rotation's own event. Once superseded,
+    the version is no longer in use: from then on its history says ``superseded`` where the
+    seal itself is active, and keeps what the seal became otherwise (suspended, revoked), so a
+    document carrying it is judged like any other after a suspension or revocation.
+    """
+    own = moves if version == 1 else [(at, status) for at, status in moves if at >= made_at]
+    if superseded_at is None:
+        return tuple(own)
+    before = [(at, status) for at, status in own if at < superseded_at]
+    after = [(at, SUPERSEDED if status == SealStatus.ACTIVE else status)
+             for at, status in own if at >= superseded_at]
+    then = before[-1][1] if before else SealStatus.ACTIVE
+    marker = SUPERSEDED if then == SealStatus.ACTIVE else then  # a suspension stays one
+    return (*before, (superseded_at, marker), *after)
 
 
 def _status_clause(status: SealStatus, now: datetime):
@@ -150,17 +176,33 @@ class SealOffice:
             return list(s.scalars(select(SealEvent).where(SealEvent.seal_id == record.id)
                                   .order_by(SealEvent.id)))
 
-    def histories(self) -> dict[bytes, tuple[tuple[datetime, str], ...]]:
-        """Every made seal's status moves, keyed by the seal's bytes (what a signature embeds),
-        oldest first: what a verifier needs to know whether a seal was in use at a time."""
+    def versions(self, es_id: str) -> list[SealVersion]:
+        """Every version of the seal, oldest first (empty for a seal not made yet)."""
+        record = self.find(es_id)
         with self.db.transaction() as s:
-            rows = s.execute(select(SealRecord.der, SealEvent.at, SealEvent.to_status)
-                             .join(SealEvent, SealEvent.seal_id == SealRecord.id)
-                             .where(SealRecord.der.is_not(None)).order_by(SealEvent.id)).all()
-        out: dict[bytes, list[tuple[datetime, str]]] = {}
-        for der, at, status in rows:
-            out.setdefault(bytes(der), []).append((at, status))
-        return {der: tuple(moves) for der, moves in out.items()}
+            return list(s.scalars(select(SealVersion).where(SealVersion.seal_id == record.id)
+                                  .order_by(SealVersion.version)))
+
+    def histories(self) -> dict[bytes, tuple[tuple[datetime, str], ...]]:
+        """Every version of every made seal with its status moves (oldest first), keyed by the
+        version's bytes (what a signature embeds): what a verifier needs to know whether the
+        seal was in use at a time. A superseded version reads ``superseded`` from the rotation
+        on (see :func:`version_history`)."""
+        with self.db.transaction() as s:
+            events = s.execute(select(SealEvent.seal_id, SealEvent.at, SealEvent.to_status)
+                               .order_by(SealEvent.id)).all()
+            versions = s.execute(select(SealVersion.seal_id, SealVersion.version, SealVersion.der,
+                                        SealVersion.made_at, SealVersion.superseded_at)).all()
+            current = s.execute(select(SealRecord.id, SealRecord.der)
+                                .where(SealRecord.der.is_not(None))).all()
+        moves: dict[int, list[tuple[datetime, str]]] = {}
+        for seal_id, at, status in events:
+            moves.setdefault(seal_id, []).append((at, status))
+        out = {bytes(der): version_history(moves.get(seal_id, []), version, made_at, superseded_at)
+               for seal_id, version, der, made_at, superseded_at in versions}
+        for seal_id, der in current:  # a seal row without version rows (written by other means)
+            out.setdefault(bytes(der), tuple(moves.get(seal_id, [])))
+        return out
 
     # ---- the acts --------------------------------------------------------------------------
     def apply(self, department: str, credit_code: str, kind: str, *, name: str | None = None,
@@ -235,7 +277,7 @@ class SealOffice:
         now = utc_now()
         record = self.find(es_id)
         next_status(record.es_id, record.status_at(now), "make")  # before any key is made
-        maker = self._maker(now)
+        maker = self.maker_certificate(now)
         start = max(record.valid_from or now, now)
         end = start + timedelta(days=record.valid_days)
         issued: list[CertificateRecord] = []
@@ -265,8 +307,11 @@ class SealOffice:
                 locked.valid_start, locked.valid_end = start, end
                 locked.picture_type = "png"
                 locked.width_mm, locked.height_mm = picture.width_mm, picture.height_mm
+                s.add(SealVersion(seal_id=locked.id, version=1, der=der, fingerprint=fingerprint, made_at=now,
+                                  valid_start=start, valid_end=end))
                 for position, certificate in enumerate(issued):
-                    s.add(SealSigner(seal_id=locked.id, position=position, certificate_id=certificate.id))
+                    s.add(SealSigner(seal_id=locked.id, version=1, position=position,
+                                     certificate_id=certificate.id))
                 self._move(s, locked, "make", now, None, {
                     "fingerprint_sm3": fingerprint, "valid_start": start.isoformat(),
                     "valid_end": end.isoformat(), "maker_serial": maker.serial,
@@ -289,7 +334,9 @@ class SealOffice:
 
     def revoke(self, es_id: str, reason: str, *,
                certificate_reason: str = CERTIFICATE_REVOCATION_REASON) -> SealRecord:
-        """Withdraw the seal for good, and revoke its signer certificates through the CA.
+        """Withdraw the seal for good, and revoke its signer certificates through the CA —
+        those of every version: a superseded version's certificate kept valid for the documents
+        it signed goes with the seal.
 
         The certificates go first: should the seal's own transaction then fail, the seal can
         no longer sign (its certificates are revoked) and revoking it again completes the act.
@@ -300,15 +347,15 @@ class SealOffice:
         record = self.find(es_id)
         next_status(record.es_id, record.status_at(now), "revoke")
         revoked_any = False
-        for certificate in record.certificates:
+        for certificate in record.all_certificates:
             if not certificate.revoked:
                 self.ca.revoke(certificate.serial, certificate_reason)
                 revoked_any = True
         if revoked_any:  # relying parties learn it from the next CRL: publish it now
-            self.ca.publish_crl("issuing")
+            publish_issuer_crls(self.ca, record.all_certificates)  # each issuing CA key's CRL
         return self._act(record.es_id, "revoke", reason=reason,
                          details={"certificate_reason": certificate_reason,
-                                  "certificates": [c.serial for c in record.certificates]})
+                                  "certificates": [c.serial for c in record.all_certificates]})
 
     def expire_due(self, now: datetime | None = None) -> list[SealRecord]:
         """Record as expired every made seal whose validity ended before ``now`` (a sweep)."""
@@ -431,7 +478,7 @@ class SealOffice:
             "from": previous, "to": record.status, "reason": reason, **details}, session=s)
 
     # ---- making ----------------------------------------------------------------------------
-    def _maker(self, now: datetime) -> CertificateRecord:
+    def maker_certificate(self, now: datetime) -> CertificateRecord:
         """The valid seal-maker certificate with a key in this store that lasts longest."""
         candidates = [c for c in self.ca.certificates(profile=SEAL_MAKER.name, include_revoked=False)
                       if c.key_label and c.not_before <= now <= c.not_after]

@@ -23,8 +23,9 @@ PASSPHRASE_FILE = "secrets/keystore.pass"  # noqa: S105 - a path, not a password
 
 _CONFIG_TEMPLATE = """\
 # zhengyin home configuration (written by `zhengyin init`).
-# Environment variables override these: ZHENGYIN_ENV, ZHENGYIN_DATABASE_URL,
-# ZHENGYIN_KEY_PASSPHRASE, ZHENGYIN_KEY_PASSPHRASE_FILE.
+# Environment variables override these: ZHENGYIN_ENV (which can make a home production but
+# never turn a production home back), ZHENGYIN_DATABASE_URL, ZHENGYIN_KEY_PASSPHRASE,
+# ZHENGYIN_KEY_PASSPHRASE_FILE.
 [zhengyin]
 env = "development"
 

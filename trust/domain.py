@@ -7,8 +7,8 @@ event lands in the audit log without hsm/ knowing that an audit log exists.
 
 from __future__ import annotations
 
-import getpass
 import os
+import pwd
 import threading
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -18,7 +18,7 @@ from ca.authority import AuthorityPolicy, CertificateAuthority
 from hsm.keystore import KeyEvent
 from hsm.soft import SoftKeyStore
 from ledger.audit import AuditLog
-from ledger.config import Settings, load_settings
+from ledger.config import ConfigError, Settings, load_settings
 from ledger.database import Database
 from seals.office import SealOffice
 
@@ -26,13 +26,41 @@ if TYPE_CHECKING:
     from hsm.vault import VaultKeyStore
 
 
-def default_actor() -> str:
-    """Who acts, for the audit log: the OS user of a command-line session."""
+#: Development only: who a command-line session acts as (tests and demos play two officers).
+ACTOR_VARIABLE = "ZHENGYIN_ACTOR"
+
+
+class ActorError(ConfigError):
+    """Who is acting cannot be told (or may not be told this way)."""
+
+
+def os_account() -> str:
+    """The OS account this process runs as (its effective user), from the system's user
+    database — not LOGNAME or USER, which anyone can set to another officer's name."""
+    uid = os.geteuid()
     try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = str(os.getuid())
-    return f"cli:{user}"
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:  # an account the user database does not know (a bare container uid)
+        return str(uid)
+
+
+def default_actor(settings: Settings | None = None) -> str:
+    """Who acts, for the audit log and dual control: ``cli:<OS account>``.
+
+    In development ``ZHENGYIN_ACTOR`` may name someone else (a test or demo playing two
+    officers); in production it is never honoured: the identity is the OS account.
+    """
+    production = settings is not None and settings.production
+    override = os.environ.get(ACTOR_VARIABLE, "").strip()
+    if override and production:
+        raise ActorError(f"{ACTOR_VARIABLE} is honoured only in development: in production you act as "
+                         f"your OS account ({os_account()}); unset {ACTOR_VARIABLE}")
+    if override:
+        if len(override) > 64 or not override.isprintable() or ":" in override or " " in override:
+            raise ActorError(f"{ACTOR_VARIABLE} must be an account name (no spaces or colons), "
+                             f"not {override[:70]!r}")
+        return f"cli:{override}"
+    return f"cli:{os_account()}"
 
 
 #: The parts an actor's view shares with the domain it was made from: they hold connections,
@@ -50,7 +78,8 @@ class TrustDomain:
 
     @classmethod
     def open(cls, home: str | None = None, *, actor: str | None = None) -> TrustDomain:
-        return cls(load_settings(home), actor or default_actor())
+        settings = load_settings(home)
+        return cls(settings, actor or default_actor(settings))
 
     def acting_as(self, actor: str) -> TrustDomain:
         """This domain as ``actor``: the same database engine, audit log, key store and
@@ -146,7 +175,7 @@ class TrustDomain:
         from ca.authority import certificate_of
         from ca.crl import load_crl
 
-        from .validation import TrustContext
+        from .validation import TrustContext, licence_registry_proof
 
         ca = self.ca
         if not self.db.table_names() or ca.root() is None or ca.issuing() is None:
@@ -158,7 +187,8 @@ class TrustDomain:
         crls = tuple(load_crl(record.der) for record in ca.latest_crls())
         makers = tuple(certificate_of(r) for r in ca.certificates(profile="seal-maker"))
         return TrustContext(anchors=roots, intermediates=issuing, crls=crls, seal_makers=makers,
-                            seal_histories=self.seals.histories())
+                            seal_histories=self.seals.histories(),
+                            registry_proof=licence_registry_proof(self.db))
 
     def _record_key_event(self, event: KeyEvent) -> None:
         self.audit.record(event.action, actor=self.actor,

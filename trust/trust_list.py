@@ -20,6 +20,10 @@ serves is made here, on the internal side, and written into ``<home>/public/`` b
 ``crl/root.crl``, ``crl/issuing.crl``
     the CAs' current CRLs (DER), fresh ones published first if they are stale.
 
+``ocsp/<sha1|sm3>/<issuer key hash>/<serial>.der``
+    pre-produced OCSP responses (RFC 5019) for the certificates the issuing CA signed, so the
+    public service answers OCSP without a key: :mod:`trust.ocsp_publish`.
+
 ``trust-list-<version>.json``, ``trust-list-<version>.p7s``
     the same two files under their version's name, never rewritten: the stable names are
     replaced one after the other, so a client that read ``trust-list.json`` fetches the
@@ -113,6 +117,7 @@ ROLES = {
     "seal-maker": "seal-maker",
     "department-signer": "department-signer",
     SIGNER_PROFILE: "trust-list-signer",
+    "data-service-signer": "data-service-signer",  # signs data-reuse answers (trust.reuse_signing)
 }
 #: What a trust-list signer certificate must allow (keyUsage bit and the ETSI EKU).
 TRUST_LIST_SIGNING = Purpose("trust_list_signing", frozenset({"digital_signature"}),
@@ -255,13 +260,15 @@ class PublishReport:
     sm3: str
     signer_serial: str
     crl_numbers: dict[str, int]
-    files: tuple[str, ...] = field(default_factory=tuple)
+    files: tuple[str, ...] = field(default_factory=tuple)  # the CRLs and trust-list files
+    ocsp_responses: int = 0  # pre-produced OCSP responses written under ocsp/
 
     def as_dict(self) -> dict[str, Any]:
         return {"directory": str(self.directory), "version": self.version, "issued_at": _iso(self.issued_at),
                 "next_update": _iso(self.next_update), "certificates": self.certificates,
                 "trust_list_sm3": self.sm3, "signer_serial": self.signer_serial,
-                "crl_numbers": self.crl_numbers, "files": list(self.files)}
+                "crl_numbers": self.crl_numbers, "files": list(self.files),
+                "ocsp_responses": self.ocsp_responses}
 
 
 def _stage(directory: Path, name: str, data: bytes) -> Path:
@@ -343,13 +350,18 @@ def publish(td: TrustDomain, *, validity: timedelta = DEFAULT_VALIDITY,
 
 def _publish_locked(td: TrustDomain, directory: Path, validity: timedelta, now: datetime | None
                     ) -> PublishReport:
+    from .ocsp_publish import lasting_crls, produce_responses, prune_responses
+
     now = (now or utc_now()).replace(microsecond=0)
-    # One CRL per live CA key (after a CA rotation the old key's CRL is still the one its
-    # certificates name), each at crl/<ca.authority.crl_file_name>.
-    crls = {name.removesuffix(".crl"): record for name, record in td.ca.live_crls(now=now).items()}
-    signer_record = ensure_signer(td, now)
-    version = max(_audited_version(td), _file_version(directory)) + 1
     next_update = now + validity
+    # One CRL per live CA key (after a CA rotation the old key's CRL is still the one its
+    # certificates name), each at crl/<ca.authority.crl_file_name>; one that would lapse before
+    # the next publish is due is re-signed (the OCSP responses run to their CRL's nextUpdate).
+    crl_files = lasting_crls(td, now, next_update)
+    crls = {name.removesuffix(".crl"): record for name, record in crl_files.items()}
+    signer_record = ensure_signer(td, now)
+    ocsp_responses = produce_responses(td, now, crl_files)
+    version = max(_audited_version(td), _file_version(directory)) + 1
     document = build_trust_list(td, version=version, now=now, next_update=next_update)
     content = encode(document)
     from ca.cms import sign_signed_data
@@ -360,6 +372,7 @@ def _publish_locked(td: TrustDomain, directory: Path, validity: timedelta, now: 
         signing_time=now)
     list_name, signature_name = versioned_names(version)
     outputs = [(f"crl/{which}.crl", record.der) for which, record in sorted(crls.items())]
+    outputs += ocsp_responses
     outputs += [(list_name, content), (signature_name, signature)]
     outputs += [(TRUST_LIST_FILE, content), (SIGNATURE_FILE, signature)]
     try:
@@ -369,13 +382,15 @@ def _publish_locked(td: TrustDomain, directory: Path, validity: timedelta, now: 
     report = PublishReport(directory, version, now, next_update, len(document["certificates"]),
                            sm3(content).hex(), signer_record.serial,
                            {which: record.number for which, record in crls.items()},
-                           tuple(name for name, _ in outputs))
+                           tuple(name for name, _ in outputs if not name.startswith("ocsp/")),
+                           len(ocsp_responses))
     try:
         with td.db.transaction() as session:
             entry = td.audit.record(AUDIT_ACTION, actor=td.actor, subject=f"trust-list:{version}", details={
                 "version": version, "issued_at": _iso(now), "next_update": _iso(next_update),
                 "certificates": report.certificates, "trust_list_sm3": report.sm3,
-                "signer_serial": report.signer_serial, "crl_numbers": report.crl_numbers},
+                "signer_serial": report.signer_serial, "crl_numbers": report.crl_numbers,
+                "ocsp_responses": report.ocsp_responses},
                 session=session)
             _check_order(session, entry.seq, version)
     except BaseException:
@@ -385,6 +400,7 @@ def _publish_locked(td: TrustDomain, directory: Path, validity: timedelta, now: 
     for temp, final in staged:
         os.replace(temp, final)
     _prune(directory, version)
+    prune_responses(directory, [name for name, _ in ocsp_responses])
     return report
 
 

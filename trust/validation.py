@@ -12,11 +12,19 @@ were good then, the verdict is INDETERMINATE (OUT_OF_BOUNDS_NO_POE / REVOKED_NO_
 EN 319 102-1 requires without a proof of existence; if they were bad even then, it is
 TOTAL_FAILED. Revocation data comes only from configured sources (the home's own CA and
 files given on the command line), never from URLs inside the document.
+
+Proof of existence. The one time this verifier accepts as proven is a record it keeps itself:
+the licence registry's row for a document with exactly these bytes (its SM3), written when the
+service issued it (:class:`ProofOfExistence`, looked up by :attr:`TrustContext.registry_proof`).
+A certificate revoked or expired since is then judged at that time, and a key-compromise
+revocation counts from its invalidity date: a licence the registry shows was issued before
+the compromise keeps its signature; one issued after fails REVOKED, and so does any document
+the registry does not know (whoever holds a stolen key can write any signing time into it).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
@@ -43,6 +51,7 @@ from ca.verdict import (
     passed,
 )
 from hsm.errors import ASN1_PARSE_ERRORS
+from ofd.package import Package
 from ofd.verification import examine_ofd
 from seals.verification import issuer_text, load_certificate, subject_text
 
@@ -51,6 +60,18 @@ from .report import DocumentReport, SignatureReport
 
 class UnsupportedDocument(ValueError):
     """The input is not a document kind this verifier reads (OFD today)."""
+
+
+@dataclass(frozen=True)
+class ProofOfExistence:
+    """The document existed, byte for byte, at ``at`` — by a record its signer cannot forge
+    (never the document's own claimed signing time)."""
+
+    at: datetime
+    source: str
+
+    def as_dict(self) -> dict:
+        return {"at": self.at.isoformat(), "source": self.source}
 
 
 @dataclass(frozen=True)
@@ -68,6 +89,9 @@ class TrustContext:
     #: The seal registry's history of the seals this verifier's own office made: seal bytes ->
     #: ((time, status), ...). A suspension is not in any CRL; only the registry knows it.
     seal_histories: Mapping[bytes, tuple[tuple[datetime, str], ...]] = field(default_factory=dict)
+    #: Where a document's proof of existence comes from: its bytes -> the registry's record of
+    #: them, or None (see the module docstring). None here: no registry, no proof.
+    registry_proof: Callable[[bytes], ProofOfExistence | None] | None = field(default=None, compare=False)
 
     def anchor_names(self) -> tuple[str, ...]:
         return tuple(subject_text(a) for a in self.anchors)
@@ -95,8 +119,11 @@ def certificate_checks(
     context: TrustContext,
     extra: Iterable[bytes] = (),
     prefix: str = "",
+    proven: ProofOfExistence | None = None,
 ) -> list[Check]:
-    """``certificate-chain`` and ``revocation`` checks for one certificate (``prefix`` names whose)."""
+    """``certificate-chain`` and ``revocation`` checks for one certificate (``prefix`` names whose).
+
+    With ``proven`` a certificate revoked or expired since is judged at the proven time first."""
     chain_name, revocation_name = f"{prefix}certificate-chain", f"{prefix}revocation"
     leaf = load_certificate(leaf_der) if leaf_der else None
     if leaf is None:
@@ -107,7 +134,7 @@ def certificate_checks(
         ]
     helpers = [c for c in (load_certificate(d) for d in extra) if c is not None and c.dump() != leaf.dump()]
 
-    def run(when: datetime, crl_time: datetime | None = None) -> path.PathResult:
+    def run(when: datetime, crl_time: datetime | None = None, at_proven: bool = False) -> path.PathResult:
         return validate_path(
             leaf,
             trust_anchors=context.anchors,
@@ -117,6 +144,7 @@ def certificate_checks(
             purpose=purpose,
             revocation=context.revocation,
             crl_time=crl_time,
+            at_proven=at_proven,
         )
 
     result = run(at)
@@ -127,6 +155,15 @@ def certificate_checks(
             passed(chain_name, f"{_path_detail(result)} at {at.isoformat()}", subject),
             passed(revocation_name, "; ".join(revocation) or "revocation not checked by policy", subject),
         ]
+    if proven is not None and result.code in (path.EXPIRED, path.REVOKED) and proven.at < at:
+        then = run(proven.at, at, at_proven=True)
+        if then.ok:
+            why = f"valid at {proven.at.isoformat()}, when {proven.source}"
+            return [
+                passed(chain_name, f"{_path_detail(then)}; {why}", subject),
+                passed(revocation_name, "; ".join(c.detail for c in then.checks if c.name == "revocation")
+                       + f" ({result.failed.detail} since: the document is proven older)", subject),
+            ]
     if claimed is not None and claimed.tzinfo is None:
         claimed = claimed.replace(tzinfo=UTC)  # a zone-less time, read as UTC as everywhere else
     # Without a claimed time, the earliest the signature can have been made: the certificate's start.
@@ -185,12 +222,19 @@ def seal_maker_check(maker_der: bytes, context: TrustContext) -> Check:
     return failed("seal-maker-trusted", detail, CHAIN_CONSTRAINTS_FAILURE, subject)
 
 
-def seal_status_check(seal_bytes: bytes, claimed: datetime | None, context: TrustContext) -> Check | None:
+def seal_status_check(seal_bytes: bytes, claimed: datetime | None, context: TrustContext,
+                      proven: ProofOfExistence | None = None) -> Check | None:
     """For a seal of our own registry: was it in use when the signature says it was made, and
-    has it been suspended or revoked since (then, as for a revocation, the time is unproven)?"""
+    has it been suspended or revoked since (then, as for a revocation, the time is unproven —
+    unless ``proven`` shows the document existed while the seal was still active)?"""
     history = context.seal_histories.get(seal_bytes)
     if not history:
         return None
+    if proven is not None:
+        then = [status for at, status in history if at <= proven.at]
+        if then and then[-1] == "active" and (claimed is None or claimed <= proven.at):
+            return passed("seal-status", f"in use (active) in the seal registry at {proven.at.isoformat()}, "
+                                         f"when {proven.source}")
     then = [status for at, status in history if claimed is None or at <= claimed]
     status_then = then[-1] if then else None
     if claimed is None or status_then != "active":
@@ -235,12 +279,13 @@ class Evidence(Protocol):
 
 
 def _signature_report(
-    sig_id: str, evidence: Evidence, context: TrustContext, at: datetime
+    sig_id: str, evidence: Evidence, context: TrustContext, at: datetime,
+    proven: ProofOfExistence | None = None,
 ) -> SignatureReport:
     """The evidence plus what only this verifier decides (chains, makers, registry); whatever
     goes wrong in deciding it is a failed check, never a pass or a crash."""
     try:
-        return _judge(sig_id, evidence, context, at)
+        return _judge(sig_id, evidence, context, at, proven)
     except Exception as exc:
         detail = f"the signature could not be judged ({exc.__class__.__name__}: {exc})"
         return SignatureReport(
@@ -250,7 +295,8 @@ def _signature_report(
         )
 
 
-def _judge(sig_id: str, evidence: Evidence, context: TrustContext, at: datetime) -> SignatureReport:
+def _judge(sig_id: str, evidence: Evidence, context: TrustContext, at: datetime,
+           proven: ProofOfExistence | None = None) -> SignatureReport:
     checks = list(evidence.checks)
     checks += certificate_checks(
         evidence.signer_certificate,
@@ -259,6 +305,7 @@ def _judge(sig_id: str, evidence: Evidence, context: TrustContext, at: datetime)
         at=at,
         context=context,
         extra=evidence.certificates,
+        proven=proven,
     )
     seal = None
     if getattr(evidence, "seal", None) is not None:  # a seal signature (OFD Seal type)
@@ -271,9 +318,10 @@ def _judge(sig_id: str, evidence: Evidence, context: TrustContext, at: datetime)
             at=at,
             context=context,
             prefix="seal-maker-",
+            proven=proven,
         )
         checks.append(seal_maker_check(s.maker_certificate, context))
-        status = seal_status_check(s.encoded, evidence.signing_time, context)
+        status = seal_status_check(s.encoded, evidence.signing_time, context, proven)
         if status is not None:
             checks.append(status)
         seal = {
@@ -302,16 +350,26 @@ def _judge(sig_id: str, evidence: Evidence, context: TrustContext, at: datetime)
     )
 
 
+def registry_proof_of(data: bytes | Package, context: TrustContext) -> ProofOfExistence | None:
+    """The registry's proof that ``data`` (the bytes, or an opened package's input bytes)
+    existed; None without a registry, without a record, or for a package made in memory."""
+    raw = data.raw if isinstance(data, Package) else data
+    if context.registry_proof is None or not raw:
+        return None
+    return context.registry_proof(bytes(raw))
+
+
 def validate_ofd(
-    data: bytes, context: TrustContext, at: datetime, known_certificates: Iterable[bytes] = ()
+    data: bytes | Package, context: TrustContext, at: datetime, known_certificates: Iterable[bytes] = ()
 ) -> DocumentReport:
     """Judge an OFD package. Raises :class:`ofd.errors.OfdError` if it cannot be read at all."""
     known = [*known_certificates, *(c.dump() for c in (*context.anchors, *context.intermediates))]
     evidence = examine_ofd(data, known)
+    proven = registry_proof_of(data, context)
     return DocumentReport(
         kind="ofd",
         validation_time=at,
-        signatures=tuple(_signature_report(s.entry.id, s, context, at) for s in evidence.signatures),
+        signatures=tuple(_signature_report(s.entry.id, s, context, at, proven) for s in evidence.signatures),
         checks=evidence.checks,
         trust_anchors=context.anchor_names(),
     )
@@ -322,10 +380,12 @@ def validate_pdf(data: bytes, context: TrustContext, at: datetime) -> DocumentRe
     from pdf.verification import examine_pdf
 
     evidence = examine_pdf(data)
+    proven = registry_proof_of(data, context)
     return DocumentReport(
         kind="pdf",
         validation_time=at,
-        signatures=tuple(_signature_report(s.field_name, s, context, at) for s in evidence.signatures),
+        signatures=tuple(_signature_report(s.field_name, s, context, at, proven)
+                         for s in evidence.signatures),
         checks=evidence.checks,
         trust_anchors=context.anchor_names(),
     )
@@ -340,3 +400,25 @@ def validate_document(
     if data[:5] == b"%PDF-":
         return validate_pdf(data, context, at)
     raise UnsupportedDocument("neither an OFD package (ZIP) nor a PDF (%PDF-) by its first bytes")
+
+
+def licence_registry_proof(db) -> Callable[[bytes], ProofOfExistence | None]:
+    """A :attr:`TrustContext.registry_proof` reading this home's licence registry: a document
+    whose SM3 is a licence's recorded OFD or PDF existed when that licence row was written."""
+    from sqlalchemy import or_, select
+
+    from hsm.sm3 import sm3
+    from licences.registry import LicenceRecord
+
+    def lookup(data: bytes) -> ProofOfExistence | None:
+        digest = sm3(data).hex()
+        with db.transaction() as s:
+            row = s.execute(select(LicenceRecord.identifier, LicenceRecord.created_at)
+                            .where(or_(LicenceRecord.ofd_sm3 == digest, LicenceRecord.pdf_sm3 == digest))
+                            .order_by(LicenceRecord.created_at).limit(1)).first()
+        if row is None:
+            return None
+        created = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=UTC)
+        return ProofOfExistence(created, f"the licence registry recorded it as licence {row.identifier}")
+
+    return lookup

@@ -5,7 +5,9 @@ licence's page, and its 128-bit nonce is what keeps identifiers from being enume
 status API's ``nonce=`` parameter is the same secret. uvicorn logs every request line, and
 access logs are kept long, shipped around and read by many, so the filter here cuts the
 payload to its first :data:`KEPT` characters and blanks every ``nonce`` value before a record
-is written. ``zhengyin serve-verify`` installs it on uvicorn's access logger in each worker.
+is written. A live presentation's token (``/P/<token>``, ``/api/v1/presentations/<token>``) is
+a bearer secret too, and is cut the same way. ``zhengyin serve-verify`` installs the filter on
+uvicorn's access logger in each worker.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import re
 ACCESS_LOGGER = "uvicorn.access"
 #: Characters of a payload kept in the log: enough to tell requests apart, far too few to use.
 KEPT = 8
-_PAYLOAD = re.compile(r"^(/V/)([^?#]*)")
+_PAYLOAD = re.compile(r"^(/V/|/P/|/api/v1/presentations/)([^?#]*)")
 _NONCE = re.compile(r"(?i)((?:^|[?&])nonce=)[^&#]*")
 
 

@@ -29,6 +29,13 @@ Endpoints
     one version's list and signature, never rewritten: read ``version`` from
     ``/trust-list.json`` and fetch its signature here to be sure the two match (the stable
     names are replaced one after the other while a publish lands).
+``POST /ocsp``, ``GET /ocsp/{request}``
+    OCSP from the responses ``zhengyin publish`` pre-produced (:mod:`verify_api.ocsp`).
+``POST /api/v1/holder/presentations``, ``GET|POST /P/{token}``, ``GET /api/v1/presentations/{token}``
+    live presentations (亮证) of a holder's licence: :mod:`verify_api.presentation_routes`.
+``POST|GET /api/v1/holder/grants``, ``DELETE /api/v1/holder/grants/{id}``, ``GET /api/v1/holder/usage``
+    the holder's grants to department clients and their licence's usage log (用证记录):
+    :mod:`verify_api.holder_grants` (the departments' side is a separate app, :mod:`verify_api.reuse_app`).
 
 Uploads are opened under the public package limits and at most ``max_validations`` are
 judged at once per worker (:mod:`verify_api.documents`); past that, 503 with Retry-After.
@@ -55,7 +62,7 @@ from hsm.sm3 import sm3
 from ledger.config import ConfigError
 from ledger.database import DatabaseError
 
-from . import access_log, pages, texts
+from . import access_log, holder_auth, holder_grants, ocsp, pages, presentation_routes, texts
 from .documents import ValidationsBusy, ValidationSlots, public_limits
 from .licence_check import LicenceAnswer, check_qr, find_for_status
 from .published import PUBLISHED, published_response
@@ -75,7 +82,7 @@ UPLOAD_BODY = {"required": True, "content": {"multipart/form-data": {"schema": {
         "view": {"type": "string", "enum": ["json", "html"], "description": "html: a readable page"},
         "lang": {"type": "string", "enum": ["zh", "en"]}}}}}}
 #: Paths whose errors are JSON whatever the client accepts.
-JSON_ONLY = ("/api/v1/licences/", "/crl/", "/trust-list", "/healthz")
+JSON_ONLY = ("/api/v1/licences/", "/crl/", "/trust-list", "/healthz", "/ocsp")
 
 
 class ApiError(Exception):
@@ -117,7 +124,8 @@ def create_app(home: str | FilePath | None = None, settings: VerifySettings | No
                           max_clients=settings.max_clients)
     slots = ValidationSlots(settings.max_validations)
     limits = public_limits(settings.max_upload)
-    app = FastAPI(title="zhengyin public verification", version="1", docs_url=None, redoc_url=None)
+    app = FastAPI(title="zhengyin public verification", version="1", docs_url=None, redoc_url=None,
+                  lifespan=holder_auth.lifespan)  # counted holder failures: flushed, and written at exit
     app.state.records, app.state.settings = records, settings
 
     def limited(limiter: RateLimiter) -> Callable[[Request], None]:
@@ -130,6 +138,10 @@ def create_app(home: str | FilePath | None = None, settings: VerifySettings | No
 
     lookup_limit = Depends(limited(lookups))
     upload_limit = Depends(limited(uploads))
+    holder_auth.install(app, records, lookups)
+    presentation_routes.register(app, records, settings, lookup_limit)
+    ocsp.register(app, records, settings)
+    holder_grants.register(app, records)
 
     def secure(request: Request, response: Response) -> Response:
         headers = response.headers

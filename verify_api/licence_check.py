@@ -17,17 +17,20 @@ this module; the licence data never does.
 from __future__ import annotations
 
 import hmac
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import date, datetime
 
 from licences.lifecycle import effective_status
 from licences.metadata import LicenceStatus
-from licences.qr_payload import licence_data_hash, verify_payload
+from licences.qr_payload import QrVerification, licence_data_hash, verify_payload
 from licences.registry import LicenceRecord
 from licences.summary import status_name
 
 from .masking import mask_code, mask_name
 from .records import PublicRecords
+from .texts import CHINA_TIME
 
 #: The checks of :func:`licences.qr_payload.verify_payload` that make a QR code the issuer's
 #: word. ``validity`` is left out on purpose: an expired licence is authentic, and expired.
@@ -102,9 +105,46 @@ def answer_for(records: PublicRecords, record: LicenceRecord, now: datetime) -> 
         successor=_successor(records, record, now))
 
 
+class VerifiedPayloads:
+    """The QR verifications this worker made (decoding, SM2 signature, signer checks), by
+    payload text and China day, kept while the signer certificates they were checked against
+    are still the ones :meth:`PublicRecords.signer_certificates` gives (that list is re-read
+    every ``trust_ttl`` seconds: a revoked signer then stops verifying, as without this cache).
+
+    A phone's page is asked for again and again for the same code (reloads, several people
+    checking one licence); verifying it once saves most of the page's CPU time. The register is
+    still read on every request, so a licence's status is always current. At most ``size``
+    payloads are kept (least recently used dropped first), so made-up payloads cannot grow it.
+    """
+
+    def __init__(self, size: int = 4096):
+        self.size = size
+        self._entries: OrderedDict[tuple[str, date], tuple[object, QrVerification]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def verify(self, text: str, signers: list, now: datetime) -> QrVerification:
+        key = (text, now.astimezone(CHINA_TIME).date())
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None and entry[0] is signers:
+                self._entries.move_to_end(key)
+                return entry[1]
+        result = verify_payload(text, signers, at=now)
+        if result.claims is not None:  # unreadable text costs little to refuse again
+            with self._lock:
+                self._entries[key] = (signers, result)
+                self._entries.move_to_end(key)
+                while len(self._entries) > self.size:
+                    self._entries.popitem(last=False)
+        return result
+
+
+_VERIFIED = VerifiedPayloads()
+
+
 def check_qr(records: PublicRecords, text: str, now: datetime) -> LicenceAnswer | None:
     """The licence an authentic QR text names, or None for anything else."""
-    result = verify_payload(text, records.signer_certificates(), at=now)
+    result = _VERIFIED.verify(text, records.signer_certificates(), now)
     claims = result.claims
     passed = {check.name for check in result.checks if check.ok}
     authentic = AUTHENTICITY_CHECKS <= passed

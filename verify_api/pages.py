@@ -30,7 +30,7 @@ CSS = (
     "main{max-width:40rem;margin:0 auto;padding:1rem}"
     ".banner{border-radius:.6rem;padding:1rem;color:#fff;margin:0 0 1rem}"
     ".banner h1{margin:0;font-size:1.35rem}.banner p{margin:.3rem 0 0}"
-    ".good{background:#137333}.bad{background:#c5221f}"
+    ".good{background:#137333}.bad{background:#c5221f}.live{background:#0b57d0}"
     ".reason{font-size:1.05rem}"
     ".facts{background:#fff;border-radius:.6rem;padding:.6rem 1rem;margin:0 0 1rem}"
     ".facts dt{color:#5f6368;font-size:.85rem;margin-top:.5rem}.facts dd{margin:0;font-weight:600}"

@@ -138,6 +138,7 @@ class PublicRecords:
         self.trust_ttl, self.clock = trust_ttl, clock
         self._cache: dict[str, _Cached] = {}
         self._lock = threading.Lock()
+        self._loading: dict[str, threading.Lock] = {}  # one loader per key; the others wait for it
         self._catalogue = None
 
     @property
@@ -145,14 +146,23 @@ class PublicRecords:
         return public_dir(self.domain.settings)
 
     def _cached(self, key: str, load: Callable[[], T]) -> T:
-        now = self.clock()
+        """``load()``'s value, re-read after ``trust_ttl`` seconds. One thread loads while the
+        others asking meanwhile wait for its value: a worker's first burst of requests (or the
+        burst when the value expires) loads it once, not once per thread."""
         entry = self._cache.get(key)
-        if entry is not None and entry.until > now:
+        if entry is not None and entry.until > self.clock():
             return entry.value
-        value = load()
         with self._lock:
-            self._cache[key] = _Cached(value, now + self.trust_ttl)
-        return value
+            loading = self._loading.setdefault(key, threading.Lock())
+        with loading:
+            entry = self._cache.get(key)
+            if entry is not None and entry.until > self.clock():
+                return entry.value  # loaded by the thread this one waited for
+            now = self.clock()
+            value = load()
+            with self._lock:
+                self._cache[key] = _Cached(value, now + self.trust_ttl)
+            return value
 
     def signer_certificates(self) -> list[x509.Certificate]:
         """The department-signer certificates not revoked: what a licence QR code is checked against."""
@@ -186,7 +196,9 @@ class PublicRecords:
         from licences.catalogue import Catalogue, UnknownLicenceType
 
         if self._catalogue is None:
-            self._catalogue = Catalogue.load()
+            with self._lock:  # loaded once per worker, not by every thread of its first burst
+                if self._catalogue is None:
+                    self._catalogue = Catalogue.load()
         try:
             licence_type = self._catalogue.get(type_code)
         except UnknownLicenceType:  # a retired type: the row's own name is shown instead

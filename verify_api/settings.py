@@ -25,6 +25,8 @@ variable                            meaning                                     
 ``ZHENGYIN_VERIFY_HSTS``            ``always`` (behind a TLS proxy that does    auto
                                     not say so), ``auto`` (when the request
                                     arrived over https) or ``never``
+``ZHENGYIN_VERIFY_PRESENTATION_``   seconds a live presentation QR code (亮证)  120
+``SECONDS``                         can be opened, 60 to 300
 =================================== =========================================== ==========
 """
 
@@ -50,6 +52,7 @@ class VerifySettings:
     trust_ttl: float = 30.0
     max_cache_seconds: int = 300
     hsts: str = "auto"
+    presentation_seconds: int = 120
     max_validations: int = field(default_factory=lambda: default_slots())
 
     @classmethod
@@ -82,6 +85,7 @@ class VerifySettings:
             trust_ttl=number("TRUST_TTL", defaults.trust_ttl, float, 0, 3600),
             max_cache_seconds=number("MAX_CACHE", defaults.max_cache_seconds, int, 0, 7 * 86400),
             hsts=hsts,
+            presentation_seconds=number("PRESENTATION_SECONDS", defaults.presentation_seconds, int, 60, 300),
             max_validations=number("MAX_VALIDATIONS", defaults.max_validations, int, 1, 1024),
         )
 

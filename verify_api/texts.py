@@ -53,6 +53,16 @@ TEXTS = {
         "doc_passed": "文件签章验证通过", "doc_failed": "文件签章验证失败", "doc_indeterminate": "无法确定",
         "doc_unsigned": "文件未签章",
         "error_title": "出错了", "back": "返回",
+        "presented_live_title": "持证人现场亮证",
+        "presented_live": ("持证人于 {time}（北京时间）现场生成了此一次性亮证码，本次核验已将其用掉："
+                           "截图或转发的旧码不会再通过。"),
+        "presentation_invalid": "亮证码无效（已过期或已使用）",
+        "presentation_invalid_reason": ("此亮证码已过期、已被核验过或不存在，不能证明持证人现场出示了证照。"
+                                        "请让持证人在手机上重新生成亮证码再扫码核验。"),
+        "presentation_confirm_title": "核验现场出示的证照",
+        "presentation_confirm_hint": ("这是持证人现场出示的一次性亮证码，只能核验一次。"
+                                      "请当着出示者的面点击下方按钮查看核验结果。"),
+        "presentation_confirm_button": "核验亮证码",
     },
     "en": {
         "html_lang": "en",
@@ -92,6 +102,20 @@ TEXTS = {
         "doc_indeterminate": "Cannot tell",
         "doc_unsigned": "No signature",
         "error_title": "Something went wrong", "back": "Back",
+        "presented_live_title": "Presented live by the holder",
+        "presented_live": ("The holder made this single-use presentation code at {time} (China "
+                           "Standard Time) and this check has used it up: a screenshot or a "
+                           "forwarded copy will not pass again."),
+        "presentation_invalid": "Presentation not valid (expired or already used)",
+        "presentation_invalid_reason": ("This presentation code has expired, was already checked, or "
+                                        "does not exist: it does not show that the holder presented "
+                                        "the licence live. Ask the holder to make a new code on their "
+                                        "phone and scan that one."),
+        "presentation_confirm_title": "Check a licence presented live",
+        "presentation_confirm_hint": ("This is a single-use code the holder is showing you now: it can "
+                                      "be checked once. Press the button while they are in front of "
+                                      "you to see the result."),
+        "presentation_confirm_button": "Check the code",
     },
 }
 

@@ -41,11 +41,14 @@ def test_measure_and_table(tmp_path, monkeypatch):
                for v in [steps.get(label, 0.0)]) <= pipeline["steps_total"]
     assert bulk["issued"] == 6 and bulk["rejected"] == 0 and bulk["workers"] == 2
     assert bulk["peak_tree_rss"] > bulk["largest_process_rss"] > 0
+    assert bulk["cpu_seconds"] > 0 and set(pipeline["cpu_ms"]) == set(pipeline["ms"])
+    assert all(v > 0 for v in pipeline["cpu_ms"].values())
 
     text = licence_speed.table(result)
     assert "| licence: OFD + PDF + QR + 2 seal signatures + registry commit |" in text
     assert "× one SM2 signature" in text and "of which CMS SignedData built" in text
     assert "**Bulk conversion**" in text and "peak RSS, process tree" in text
+    assert "CPU ms per licence" in text and "per CPU-second" in text
 
     results = tmp_path / "RESULTS.md"
     results.write_text("# B\n\nintro\n<!-- pdf-speed:begin -->\npdf\n<!-- pdf-speed:end -->\n")

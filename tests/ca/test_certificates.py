@@ -78,7 +78,7 @@ def test_subject_rejects_bad_input():
 # ---- profiles ---------------------------------------------------------------------------------
 def test_profiles_by_name():
     assert set(PROFILES) == {"root-ca", "issuing-ca", "seal-maker", "department-signer", "time-stamping",
-                             "ocsp-responder", "trust-list-signer"}
+                             "ocsp-responder", "trust-list-signer", "data-service-signer"}
     assert profile_named("seal-maker") is SEAL_MAKER
     with pytest.raises(InvalidRequest, match="root-ca, issuing-ca"):
         profile_named("nope")

@@ -27,9 +27,10 @@ def test_file_then_environment(tmp_path):
     assert s.production and s.database_url == "sqlite:///file.db"
     assert s.keys_dir == tmp_path.resolve() / "vault-keys"
     assert s.key_passphrase_file == tmp_path.resolve() / "pp"
-    s = load_settings(tmp_path, environ={"ZHENGYIN_ENV": "development",
-                                         "ZHENGYIN_DATABASE_URL": "postgresql://x/y"})
-    assert not s.production and s.database_url == "postgresql://x/y"
+    s = load_settings(tmp_path, environ={"ZHENGYIN_DATABASE_URL": "postgresql://x/y"})
+    assert s.production and s.database_url == "postgresql://x/y"
+    with pytest.raises(ConfigError, match="cannot downgrade"):  # production is one-way
+        load_settings(tmp_path, environ={"ZHENGYIN_ENV": "development"})
 
 
 def test_unknown_environment_is_an_error(tmp_path):

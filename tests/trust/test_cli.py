@@ -24,8 +24,8 @@ def home(tmp_path_factory):
 _run_in = run_cli
 
 
-def _json(home, *args: str) -> object:
-    code, out, err = _run_in(home, *args, "--json")
+def _json(home, *args: str, env: dict[str, str] | None = None) -> object:
+    code, out, err = _run_in(home, *args, "--json", env=env)
     assert code == 0, err
     return json.loads(out)
 
@@ -77,8 +77,12 @@ def test_issue_revoke_crl_verify(home, tmp_path):
                  "--cn", "Revoke me", "--out", str(tmp_path / "leaf.pem"))
     code, out, _ = _run_in(home, "ca", "verify", str(tmp_path / "leaf.pem"), "--json")
     assert code == 0 and json.loads(out)["code"] == "VALID"
-    revoked = _json(home, "ca", "revoke", leaf["serial"], "--reason", "key_compromise",
-                    "--invalidity-date", "2026-01-01T00:00:00Z")
+    # dual control: one officer files the revocation, a second approves it, and only then it counts
+    filed = _json(home, "ca", "revoke", leaf["serial"], "--reason", "key_compromise",
+                  "--invalidity-date", "2026-01-01T00:00:00Z", env={"ZHENGYIN_ACTOR": "officer-a"})
+    assert filed["pending_approval"] and _json(home, "ca", "show", leaf["serial"])["status"] == "valid"
+    approved = _json(home, "approvals", "approve", filed["id"], env={"ZHENGYIN_ACTOR": "officer-b"})
+    revoked = approved["result"]
     assert revoked["status"] == "revoked" and revoked["invalidity_date"].startswith("2026-01-01")
     crl = _json(home, "ca", "crl", "--out", str(tmp_path / "crl.pem"))
     assert crl["entries"] >= 1

@@ -227,18 +227,11 @@ def test_a_qr_signed_by_a_revoked_key_no_longer_verifies(tmp_path, types):
     assert run_cli(home, "verify-qr", qr)[0] == 0
     seals = json.loads(run_cli(home, "seal", "list", "--json")[1])
     licence_seal = next(s["esid"] for s in seals if s["kind"] == "licence")
-    assert (
-        run_cli(
-            home,
-            "seal",
-            "revoke",
-            licence_seal,
-            "--reason",
-            "key lost",
-            "--certificate-reason",
-            "key_compromise",
-        )[0]
-        == 0
-    )
+    # dual control: one officer files the revocation, a second one approves it
+    code, out, err = run_cli(home, "seal", "revoke", licence_seal, "--reason", "key lost",
+                             "--certificate-reason", "key_compromise", "--json", env={"ZHENGYIN_ACTOR": "officer-a"})
+    assert code == 0 and json.loads(out)["pending_approval"], err
+    code, _, err = run_cli(home, "approvals", "approve", json.loads(out)["id"], env={"ZHENGYIN_ACTOR": "officer-b"})
+    assert code == 0, err
     code, out, _ = run_cli(home, "verify-qr", qr, "--json")
     assert code == 1 and json.loads(out)["indication"] != "TOTAL_PASSED"

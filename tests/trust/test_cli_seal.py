@@ -92,7 +92,15 @@ def test_suspend_resume_revoke_and_their_refusals(home, other_code):
     assert _json(home, "seal", "suspend", es_id, "--reason", "stamp pad lost")["status"] == "suspended"
     assert es_id in {r["esid"] for r in _json(home, "seal", "list", "--status", "suspended")}
     assert _json(home, "seal", "resume", es_id)["status"] == "active"
-    revoked = _json(home, "seal", "revoke", es_id, "--reason", "department renamed")
+    # dual control: filed by one officer, in effect once a second one approves it
+    code, out, err = _run(home, "seal", "revoke", es_id, "--reason", "department renamed", "--json",
+                          env={"ZHENGYIN_ACTOR": "officer-a"})
+    assert code == 0 and json.loads(out)["pending_approval"], err
+    assert _json(home, "seal", "show", es_id)["registry"]["status"] == "active"
+    code, out, err = _run(home, "approvals", "approve", json.loads(out)["id"], "--json",
+                          env={"ZHENGYIN_ACTOR": "officer-b"})
+    assert code == 0, err
+    revoked = _json(home, "seal", "show", es_id)["registry"]
     assert revoked["status"] == "revoked" and revoked["status_reason"] == "department renamed"
     certificate = _json(home, "ca", "show", revoked["certificates"][0])
     assert certificate["status"] == "revoked" and certificate["revocation_reason"] == "cessation_of_operation"

@@ -9,8 +9,13 @@ from __future__ import annotations
 
 import typer
 
+from . import approvals as approvals_cli
 from . import audit, ca, keys, licence, publish, seal, serve, serve_verify, setup, sign, verify
 from . import batch as batch_cli
+from . import keys_compromise as compromise_cli
+from . import licence_holder as holder_cli
+from . import reuse as reuse_cli
+from . import serve_reuse as serve_reuse_cli
 from .output import run_guarded
 
 app = typer.Typer(name="zhengyin", no_args_is_help=True, add_completion=False,
@@ -28,6 +33,12 @@ serve.register(app)
 publish.register(app)
 serve_verify.register(app)
 licence.app.command("batch")(batch_cli.batch)
+holder_cli.register(licence.app)
+app.add_typer(reuse_cli.app, name="reuse")
+reuse_cli.register(app)
+serve_reuse_cli.register(app)
+app.add_typer(approvals_cli.app, name="approvals")
+compromise_cli.register(keys.app)
 
 
 def main() -> None:

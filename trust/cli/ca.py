@@ -181,18 +181,18 @@ def revoke(
     home: HOME = None,
     json_: JSON = False,
 ) -> None:
-    """Revoke a certificate for good and publish the issuing CA's CRL at once; OCSP answers "revoked"."""
-    ca = TrustDomain.open(home).ca
+    """Revoke a certificate for good and publish the issuing CA's CRL at once; OCSP answers "revoked".
+
+    Under dual control: files a request that a second security officer approves
+    (`zhengyin approvals approve ID`); the certificate is revoked then."""
+    from ..approvals import Approvals
+    from ..dangerous_acts import CA_REVOKE
+    from .approvals import emit_outcome
+
     when = parse_time_option(invalidity_date, "--invalidity-date")
-    record = ca.revoke(serial, reason, invalidity_date=when)
-    published = ca.publish_crl("root" if record.profile == "issuing-ca" else "issuing")
-    emit(
-        record_dict(record) | {"crl_number": published.number},
-        json_,
-        lambda: console.print(
-            f"revoked [bold]{record.serial}[/] ({record.revocation_reason}); CRL {published.number} published"
-        ),
-    )
+    outcome = Approvals(TrustDomain.open(home)).request(CA_REVOKE.action, {
+        "serial": serial, "reason": reason, "invalidity_date": when.isoformat() if when else None})
+    emit_outcome(outcome, json_, f"revoking certificate {outcome.request.subject.removeprefix('cert:')}")
 
 
 @app.command()

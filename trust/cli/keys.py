@@ -1,4 +1,5 @@
-"""``zhengyin keys``: list, generate, rotate, disable/enable/destroy and import keys."""
+"""``zhengyin keys``: list, generate, rotate, disable/enable/destroy and import keys; rotate a
+seal's key (``rotate --seal``) and list the keys the rotation policy says are due (``due``)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from rich.table import Table
 from hsm.keystore import KeyVersion
 
 from ..domain import TrustDomain
-from .output import EXIT_FAILED, console, emit
+from .output import EXIT_FAILED, console, emit, errors
 from .params import HOME, JSON
 
 app = typer.Typer(help="Versioned SM2 keys in the home's key store.", no_args_is_help=True)
@@ -51,9 +52,100 @@ def generate(label: str, home: HOME = None, json_: JSON = False) -> None:
 
 
 @app.command()
-def rotate(label: str, home: HOME = None, json_: JSON = False) -> None:
-    """Add a new version and make it current; older versions stay for verification."""
-    _show(TrustDomain.open(home).keys.rotate(label), json_, "rotated to")
+def rotate(label: Annotated[str | None, typer.Argument(help="a raw key's label (or use --seal)")] = None,
+           seal: Annotated[str | None, typer.Option(
+               "--seal", metavar="ESID", help="rotate this seal's signer key: new key version, "
+               "certificate and seal version, which signs from now on")] = None,
+           revoke_old: Annotated[bool, typer.Option(
+               "--revoke-old", help="with --seal: also revoke the old signer certificate(s) (reason "
+               "superseded); by default they stay valid so that earlier documents verify without a "
+               "proof of their signing time")] = False,
+           reason: Annotated[str | None, typer.Option("--reason", help="with --seal: why (seal history, "
+                                                      "audit log)")] = None,
+           home: HOME = None, json_: JSON = False) -> None:
+    """Add a new version of a key and make it current (older versions stay for verification);
+    with --seal, rotate a seal's key: documents signed before keep verifying."""
+    if (label is None) == (seal is None):
+        raise typer.BadParameter("give exactly one of a key LABEL or --seal ESID")
+    if seal is None:
+        if revoke_old or reason is not None:
+            raise typer.BadParameter("--revoke-old and --reason apply to --seal only")
+        _show(TrustDomain.open(home).keys.rotate(label), json_, "rotated to")
+        return
+    from seals.rotation import RotationIncomplete, rotate_seal
+
+    from ..dangerous_acts import request_superseded_revocations
+
+    td = TrustDomain.open(home)
+    left: list[str] = []
+    revocations: list[dict] = []
+    try:
+        try:
+            rotation = rotate_seal(td.seals, seal, reason=reason)
+        except RotationIncomplete as exc:  # rotated: show it, say what is left, exit 1
+            rotation, left = exc.rotation, [str(exc)]
+        if revoke_old:  # revoking is under dual control: filed for a second officer
+            revocations = request_superseded_revocations(td, rotation)
+    finally:
+        td.close()
+
+    def render() -> None:
+        console.print(f"seal [bold]{rotation.es_id}[/] rotated to version {rotation.new_version}: key "
+                      f"{', '.join(rotation.new_keys)}, certificate {', '.join(rotation.new_certificates)}",
+                      highlight=False)
+        kept = "kept valid until it expires"
+        if revocations:
+            pending = [r["request_id"] for r in revocations if not r["executed"]]
+            kept = (f"revocation (superseded) filed for a second officer: `zhengyin approvals approve "
+                    f"{' / '.join(pending)}`") if pending else "revoked (superseded)"
+        disabled = "disabled" if rotation.old_keys_disabled else "NOT disabled"
+        console.print(f"old version {rotation.old_version}: key {', '.join(rotation.old_keys)} {disabled}, "
+                      f"certificate {', '.join(rotation.old_certificates)} {kept}", highlight=False)
+        console.print("run `zhengyin publish` so the trust list carries the new certificate", highlight=False)
+        for warning in left:
+            errors.print(f"[bold yellow]warning:[/] {warning}", highlight=False)
+
+    emit(rotation.as_dict() | {"warnings": left, "revocation_requests": revocations}, json_, render)
+    if left:
+        raise typer.Exit(EXIT_FAILED)
+
+
+@app.command()
+def due(within: Annotated[int, typer.Option(
+            "--within", min=0, max=36500, metavar="DAYS",
+            help="also list keys that reach their maximum age within DAYS days")] = 0,
+        home: HOME = None, json_: JSON = False) -> None:
+    """The seal and CA keys older than the rotation policy allows ([rotation] in zhengyin.toml),
+    or that will be within DAYS; exit 1 when any is due, 0 when none is."""
+    from seals.rotation_policy import key_ages
+
+    td = TrustDomain.open(home)
+    try:
+        policy = td.settings.rotation
+        ages = key_ages(td.seals, policy)
+    finally:
+        td.close()
+    listed = sorted((a for a in ages if a.due_within(within)), key=lambda a: a.due_at)
+    data = {"within_days": within, "checked": len(ages), "due": [a.as_dict() for a in listed],
+            "policy": {"seal_max_age_days": policy.seal_max_age_days,
+                       "ca_max_age_days": policy.ca_max_age_days,
+                       "seals": dict(policy.seal_overrides), "ca": dict(policy.ca_overrides)}}
+
+    def render() -> None:
+        if not listed:
+            console.print(f"nothing due: {len(ages)} key(s) checked, none reaches its maximum age"
+                          + (f" within {within} days" if within else ""), highlight=False)
+            return
+        console.print(f"{len(listed)} of {len(ages)} key(s) due for rotation:", highlight=False)
+        for age in listed:
+            when = "OVERDUE since" if age.overdue else "due"
+            console.print(f"  {age.kind} {age.subject} ({age.name}): key {', '.join(age.keys)}, "
+                          f"{age.age_days:.0f} days old, limit {age.max_age_days} days, {when} "
+                          f"{age.due_at.date().isoformat()}; run: {age.command}", highlight=False)
+
+    emit(data, json_, render)
+    if listed:
+        raise typer.Exit(EXIT_FAILED)
 
 
 @app.command()
@@ -72,10 +164,19 @@ def enable(label: str, version: int, home: HOME = None, json_: JSON = False) -> 
 def destroy(label: str, version: int,
             yes: bool = typer.Option(False, "--yes", help="confirm: the private part is erased for good"),
             home: HOME = None, json_: JSON = False) -> None:
-    """Erase a version's private part for good; its public key stays for verification."""
+    """Erase a version's private part for good; its public key stays for verification.
+
+    Under dual control: files a request that a second security officer approves
+    (`zhengyin approvals approve ID`); the key is destroyed then."""
+    from ..approvals import Approvals
+    from ..dangerous_acts import KEY_DESTROY
+    from .approvals import emit_outcome
+
     if not yes:
         raise typer.BadParameter("destroying a key cannot be undone; repeat with --yes")
-    _show(TrustDomain.open(home).keys.destroy(label, version), json_, "destroyed")
+    outcome = Approvals(TrustDomain.open(home)).request(KEY_DESTROY.action,
+                                                        {"label": label, "version": version})
+    emit_outcome(outcome, json_, f"destroying {label} version {version}")
 
 
 @app.command("import")

@@ -107,6 +107,14 @@ def _exit_code(exc: BaseException) -> int | None:
         ]
     except ImportError:
         pass
+    try:
+        from trust.approvals import ApprovalError, ApprovalNotFound, ApprovalRefused
+        from trust.compromise import CompromiseError
+
+        table[:0] = [(ApprovalNotFound, EXIT_NOT_FOUND), ((ApprovalRefused, CompromiseError), EXIT_REFUSED),
+                     (ApprovalError, EXIT_BAD_INPUT)]
+    except ImportError:
+        pass
     for types, code in table:
         if isinstance(exc, types):
             return code

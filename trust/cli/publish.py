@@ -1,4 +1,6 @@
-"""``zhengyin publish``: sign the trust list and write it, with the current CRLs, for the public service.
+"""``zhengyin publish``: sign the trust list and write it, with the current CRLs and pre-produced OCSP
+responses (RFC 5019: one per certificate the issuing CA signed, SHA-1 and SM3 CertIDs), for the
+public service.
 
 Run on the internal side (it uses the CA and the trust-list signing key); the public
 verification service only reads what this writes into ``<home>/public``. Run it on a schedule
@@ -26,7 +28,7 @@ def register(app: typer.Typer) -> None:
         home: HOME = None,
         json_: JSON = False,
     ) -> None:
-        """Write the current CRLs and a newly signed trust list into <home>/public (audited)."""
+        """Write the CRLs, OCSP responses and a newly signed trust list into <home>/public (audited)."""
         from ..trust_list import TrustListError
         from ..trust_list import publish as publish_files
 
@@ -41,5 +43,6 @@ def register(app: typer.Typer) -> None:
             td.close()
         emit(report.as_dict(), json_, lambda: console.print(
             f"published trust list version [bold]{report.version}[/] ({report.certificates} certificates, "
-            f"next update {report.next_update.isoformat()}) and CRLs into {report.directory}",
+            f"next update {report.next_update.isoformat()}), CRLs and {report.ocsp_responses} OCSP responses "
+            f"into {report.directory}",
             highlight=False))

@@ -254,10 +254,17 @@ def revoke(
         "(key_compromise after a compromise)")] = CERTIFICATE_REVOCATION_REASON,
     home: HOME = None, json_: JSON = False,
 ) -> None:
-    """Withdraw a seal for good; its signer certificates are revoked too."""
-    record = TrustDomain.open(home).seals.revoke(es_id, reason or "unspecified",
-                                                 certificate_reason=certificate_reason)
-    emit(record_dict(record), json_, lambda: _render_record(record, "revoked"))
+    """Withdraw a seal for good; its signer certificates are revoked too.
+
+    Under dual control: files a request that a second security officer approves
+    (`zhengyin approvals approve ID`); the seal is revoked then."""
+    from ..approvals import Approvals
+    from ..dangerous_acts import SEAL_REVOKE
+    from .approvals import emit_outcome
+
+    outcome = Approvals(TrustDomain.open(home)).request(SEAL_REVOKE.action, {
+        "es_id": es_id, "reason": reason, "certificate_reason": certificate_reason})
+    emit_outcome(outcome, json_, f"revoking seal {es_id}")
 
 
 @app.command()

@@ -71,7 +71,8 @@ def create(
         typer.Option(
             "--ops",
             help="operations, comma-separated: issue, read, change, renew, "
-            "suspend, resume, revoke, cancel, seal, list",
+            "suspend, resume, revoke, cancel, seal, list; or rotate alone (a security officer's key: "
+            "POST /api/v1/seals/{es_id}/rotate)",
         ),
     ],
     label: Annotated[str, typer.Option("--label", help="what the key is for (shown in key list)")],

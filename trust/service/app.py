@@ -27,6 +27,7 @@ from .errors import ApiError, api_error_for
 from .licence_routes import PREFIX
 from .licence_routes import router as licence_router
 from .limits import BodyLimits, BodyTooLarge
+from .officer_routes import router as officer_router
 from .schemas import Health
 from .seal_routes import SEAL_PATH
 from .seal_routes import router as seal_router
@@ -177,6 +178,7 @@ def create_app(
 
     app.include_router(licence_router)
     app.include_router(seal_router)
+    app.include_router(officer_router)
     return app
 
 

@@ -10,13 +10,20 @@ defends against needs a low-entropy secret. A pepper would add a second secret t
 rotate and back up, whose loss locks every department out, for no gain. The hash is
 domain-separated and bound to the key id (SM3 of ``"zhengyin-api-key\\0" ‖ key id ‖ "\\0" ‖
 secret``), so a hash copied onto another key's row does not authenticate, and it is compared
-with :func:`hmac.compare_digest`. An unknown key id is hashed and compared all the same, so
+in constant time (:mod:`ledger.bearer`, shared with the holder credentials). An unknown key
+id is hashed and compared all the same, so
 the answer's timing does not say which key ids exist.
+
+Roles. A key's operations decide its role: a *department* key issues and manages licences and
+seals documents (:data:`OPERATIONS`); a *security officer's* key performs the officers' acts on
+the department's seals (:data:`OFFICER_OPERATIONS`: ``rotate``, a seal key rotation) and
+nothing else. One key never holds both (separation of duties: the business system that
+issues licences cannot rotate, and so replace, the keys that sign them), so
+:meth:`ApiKeyRegistry.create` refuses a mixture.
 """
 
 from __future__ import annotations
 
-import hmac
 import re
 import secrets
 from collections.abc import Collection, Iterable
@@ -29,7 +36,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ca.errors import InvalidRequest
 from ca.names import validate_credit_code
-from hsm.sm3 import sm3
+from ledger import bearer
 from ledger.audit import AuditLog
 from ledger.database import Database
 from ledger.text import record_text
@@ -40,11 +47,16 @@ PREFIX = "zy"
 KEY_ID_BYTES = 8
 SECRET_BYTES = 32
 OPERATIONS = ("issue", "read", "change", "renew", "suspend", "resume", "revoke", "cancel", "seal", "list")
+#: What only a security officer's key may do (and all it may do).
+OFFICER_OPERATIONS = ("rotate",)
+ALL_OPERATIONS = (*OPERATIONS, *OFFICER_OPERATIONS)
+DEPARTMENT_ROLE = "department"
+OFFICER_ROLE = "security-officer"
 ALL_TYPES = "*"
 MAX_LABEL_CHARS = 200
 MAX_REASON_CHARS = 500
 _TOKEN = re.compile(rf"{PREFIX}_([0-9a-f]{{{2 * KEY_ID_BYTES}}})_([0-9a-f]{{{2 * SECRET_BYTES}}})")
-_DUMMY_HASH = "0" * 64
+API_KEY_PURPOSE = "zhengyin-api-key"
 
 
 class CredentialError(Exception):
@@ -113,6 +125,11 @@ class ApiKey:
     def allows(self, operation: str) -> bool:
         return operation in self.operations
 
+    @property
+    def role(self) -> str:
+        """``security-officer`` for a key with the officers' operations, else ``department``."""
+        return OFFICER_ROLE if any(o in OFFICER_OPERATIONS for o in self.operations) else DEPARTMENT_ROLE
+
     def state(self, now: datetime) -> str:
         if self.revoked_at is not None:
             return "revoked"
@@ -126,6 +143,7 @@ class ApiKey:
             "department": self.department,
             "types": list(self.types),
             "operations": list(self.operations),
+            "role": self.role,
             "label": self.label,
             "created_at": self.created_at.isoformat(),
             "created_by": self.created_by,
@@ -164,7 +182,7 @@ def check_token_shape(token: str | None) -> str:
 
 def secret_hash(key_id: str, secret: str) -> str:
     """The stored form of a key's secret (see the module docstring for why SM3 suffices)."""
-    return sm3(b"zhengyin-api-key\0" + key_id.encode() + b"\0" + secret.encode()).hex()
+    return bearer.secret_hash(API_KEY_PURPOSE, key_id, secret)
 
 
 def _names(what: str, values: Iterable[str]) -> tuple[str, ...]:
@@ -212,9 +230,17 @@ class ApiKeyRegistry:
                     f"{', '.join(sorted(known_types))}"
                 )
         ops = _names("operation", (o.lower() for o in operations))
-        bad = [o for o in ops if o not in OPERATIONS]
+        bad = [o for o in ops if o not in ALL_OPERATIONS]
         if bad:
-            raise ApiKeyRequestError(f"unknown operation {', '.join(bad)}; use: {', '.join(OPERATIONS)}")
+            raise ApiKeyRequestError(f"unknown operation {', '.join(bad)}; use: {', '.join(OPERATIONS)} "
+                                     f"(a department's key) or {', '.join(OFFICER_OPERATIONS)} (a security "
+                                     "officer's key)")
+        officer = [o for o in ops if o in OFFICER_OPERATIONS]
+        if officer and len(officer) != len(ops):
+            raise ApiKeyRequestError(
+                f"{', '.join(officer)} is a security officer's operation and a security officer's key "
+                f"has no other: make one key with --ops {','.join(officer)} and another for "
+                f"{', '.join(o for o in ops if o not in OFFICER_OPERATIONS)}")
         label = record_text("label", label, MAX_LABEL_CHARS, ApiKeyRequestError)
         if expires_at is not None:
             if expires_at.tzinfo is None:
@@ -246,6 +272,7 @@ class ApiKeyRegistry:
                             "department": department,
                             "types": list(type_codes),
                             "operations": list(ops),
+                            "role": OFFICER_ROLE if officer else DEPARTMENT_ROLE,
                             "label": label,
                             "expires_at": expires_at.isoformat() if expires_at else None,
                         },
@@ -314,9 +341,8 @@ class ApiKeyRegistry:
         if match:
             with self.db.transaction() as s:
                 record = s.scalars(select(ApiKeyRecord).where(ApiKeyRecord.key_id == key_id)).first()
-        stored = record.secret_sm3 if record is not None else _DUMMY_HASH
-        given = secret_hash(key_id, secret)
-        if not hmac.compare_digest(stored.encode(), given.encode()) or record is None:
+        stored = record.secret_sm3 if record is not None else None
+        if not bearer.matches(stored, API_KEY_PURPOSE, key_id, secret) or record is None:
             raise AuthenticationFailed("invalid", "the API key is not valid")
         key = ApiKey.of(record)
         state = key.state(now or datetime.now(UTC))

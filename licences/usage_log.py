@@ -1,0 +1,73 @@
+"""The usage log (用证记录): every data-reuse access, in its own append-only table.
+
+One row per request a department client made about a licence: who, which licence (when it
+was found), which operation and fields, the stated purpose, when, under which grant and with
+what outcome. The database refuses UPDATE and DELETE on the table (migration 0011), and each
+row is written in the same transaction as its audit entry (``reuse.access``), so the two never
+disagree. The holder reads the rows of their licence (:func:`usage_of_licence`: the rows naming
+one of its versions, never those of another licence that had the same number); rows of
+requests that found no licence have none and are seen by the audit only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, select
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ledger.database import Base, Database, UtcDateTime
+
+#: Outcomes of a reuse request.
+SERVED_DATA = "served-data"
+SERVED_METADATA = "served-metadata"
+NOT_FOUND = "not-found"
+#: A licence number several of the client's types share, asked for without a type.
+TYPE_REQUIRED = "licence-type-required"
+MAX_LIST = 500
+
+
+class UsageRecord(Base):
+    __tablename__ = "reuse_usage"
+    __table_args__ = (Index("ix_reuse_usage_licence", "type_code", "licence_number"),
+                      Index("ix_reuse_usage_identifier", "identifier"),
+                      Index("ix_reuse_usage_client", "client_id"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    response_id: Mapped[str] = mapped_column(String(40), unique=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    client_id: Mapped[str] = mapped_column(ForeignKey("reuse_client.id"))
+    operation: Mapped[str] = mapped_column(String(20))
+    purpose: Mapped[str] = mapped_column(String(200))
+    identifier: Mapped[str | None] = mapped_column(String(100))
+    type_code: Mapped[str | None] = mapped_column(String(21))
+    licence_number: Mapped[str | None] = mapped_column(String(100))
+    grant_id: Mapped[str | None] = mapped_column(String(40))
+    fields: Mapped[list[str]] = mapped_column(JSON)
+    outcome: Mapped[str] = mapped_column(String(32))
+
+    def as_dict(self, client_name: str | None = None) -> dict[str, Any]:
+        return {"response_id": self.response_id,
+                "at": self.at.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
+                "client_id": self.client_id, "client_name": client_name, "operation": self.operation,
+                "purpose": self.purpose, "licence_identifier": self.identifier, "grant_id": self.grant_id,
+                "fields": list(self.fields), "outcome": self.outcome}
+
+
+def usage_of_licence(db: Database, versions: Sequence[str], *, limit: int = 100
+                     ) -> list[tuple[UsageRecord, str | None]]:
+    """The usage rows of the licence whose ``versions`` these are
+    (:func:`licences.succession.versions_of`), newest first, each with the client's name."""
+    from .reuse_clients import DepartmentClient
+
+    limit = max(1, min(int(limit), MAX_LIST))
+    if not versions:
+        return []
+    with db.transaction() as s:
+        rows = s.execute(select(UsageRecord, DepartmentClient.name)
+                         .join(DepartmentClient, DepartmentClient.id == UsageRecord.client_id)
+                         .where(UsageRecord.identifier.in_(list(versions)))
+                         .order_by(UsageRecord.id.desc()).limit(limit)).all()
+    return [(row, name) for row, name in rows]
