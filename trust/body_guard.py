@@ -35,8 +35,8 @@ class BodyTooLarge(HTTPException):
         super().__init__(413, f"the request body is larger than {limit} bytes")
 
 
-def counting(receive: Receive, limit: int) -> Receive:
-    """``receive``, raising BodyTooLarge once the body it delivered passes ``limit`` bytes."""
+def counting(receive: Receive, limit: int, error: type[BodyTooLarge] = BodyTooLarge) -> Receive:
+    """``receive``, raising ``error(limit)`` once the body it delivered passes ``limit`` bytes."""
     received = 0
 
     async def counted() -> Message:
@@ -45,10 +45,31 @@ def counting(receive: Receive, limit: int) -> Receive:
         if message["type"] == "http.request":
             received += len(message.get("body", b""))
             if received > limit:
-                raise BodyTooLarge(limit)
+                raise error(limit)
         return message
 
     return counted
+
+
+async def run_counted(app: ASGIApp, scope: Scope, receive: Receive, send: Send, limit: int,
+                      refuse: Callable[[BodyTooLarge], Awaitable[None]],
+                      error: type[BodyTooLarge] = BodyTooLarge) -> None:
+    """Run ``app`` on a body counted against ``limit``; when the overflow escapes the app (no
+    handler turned it into a response) and nothing was sent yet, ``refuse(exc)`` answers it."""
+    started = False
+
+    async def tracked(message: Message) -> None:
+        nonlocal started
+        if message["type"] == "http.response.start":
+            started = True
+        await send(message)
+
+    try:
+        await app(scope, counting(receive, limit, error), tracked)
+    except BodyTooLarge as exc:
+        if started:
+            raise
+        await refuse(exc)
 
 
 def declared_too_large(headers: Headers, limit: int) -> bool:
@@ -77,17 +98,8 @@ class BodyGuard:
         if declared_too_large(Headers(scope=scope), self.limit):
             await self.too_large(self.limit)(scope, receive, send)
             return
-        started = False
 
-        async def tracked(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, counting(receive, self.limit), tracked)
-        except BodyTooLarge:  # raised where no handler turned it into a response
-            if started:
-                raise
+        async def refuse(exc: BodyTooLarge) -> None:
             await self.too_large(self.limit)(scope, receive, send)
+
+        await run_counted(self.app, scope, receive, send, self.limit, refuse)

@@ -16,20 +16,17 @@ import json
 from collections.abc import Awaitable, Callable, Collection
 
 from starlette.datastructures import Headers
-from starlette.exceptions import HTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from ..body_guard import BodyTooLarge as BaseBodyTooLarge
+from ..body_guard import run_counted
 from .errors import ApiError
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
-class BodyTooLarge(HTTPException):
-    """Raised from the body stream; an HTTPException so that FastAPI's body reader lets it through."""
-
-    def __init__(self, limit: int):
-        self.limit = limit
-        super().__init__(413, f"the request body is larger than {limit} bytes")
+class BodyTooLarge(BaseBodyTooLarge):
+    """Raised from the body stream (:func:`trust.body_guard.counting`), with the service's answer."""
 
     def api_error(self) -> ApiError:
         return ApiError(
@@ -114,28 +111,8 @@ class BodyLimits:
             if int(declared) > limit:
                 await send_error(send, BodyTooLarge(limit).api_error())
                 return
-        received = 0
 
-        async def counted() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit:
-                    raise BodyTooLarge(limit)
-            return message
+        async def refuse(exc: BaseBodyTooLarge) -> None:
+            await send_error(send, BodyTooLarge(exc.limit).api_error())
 
-        started = False
-
-        async def tracked(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, counted, tracked)
-        except BodyTooLarge as exc:  # raised where no handler turned it into a response
-            if started:
-                raise
-            await send_error(send, exc.api_error())
+        await run_counted(self.app, scope, receive, send, limit, refuse, BodyTooLarge)
