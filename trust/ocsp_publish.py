@@ -109,17 +109,11 @@ def ensure_responder(td: TrustDomain, now: datetime, until: datetime) -> Certifi
     usable = _usable_responders(td, certificate_of(issuing), now, max(until, now + RENEW_BEFORE))
     if usable:
         return usable[-1]
-    condemned = {r.key_version for r in td.ca.certificates(profile=OCSP_RESPONDER.name)
-                 if r.revoked and r.key_label == RESPONDER_KEY_LABEL}
-    if not td.keys.exists(RESPONDER_KEY_LABEL):
-        td.keys.generate(RESPONDER_KEY_LABEL)
-    elif td.keys.signer(RESPONDER_KEY_LABEL).version in condemned:
-        td.keys.rotate(RESPONDER_KEY_LABEL)  # audited as a key event; the revoked version stays revoked
-    from ca.names import subject_name
+    from .service_signers import certify_service_key
 
-    organisation = certificate_of(issuing).subject.native.get("organization_name")
-    name = subject_name("证印OCSP响应器 (OCSP responder)", organisation=organisation or None)
-    return td.ca.issue(OCSP_RESPONDER.name, name, key_label=RESPONDER_KEY_LABEL, not_before=now)
+    return certify_service_key(td, label=RESPONDER_KEY_LABEL, profile=OCSP_RESPONDER.name,
+                               common_name="证印OCSP响应器 (OCSP responder)", organisation_of=issuing,
+                               records=td.ca.certificates(profile=OCSP_RESPONDER.name), now=now)
 
 
 def _issuing_keys(td: TrustDomain, now: datetime) -> list[tuple[CertificateRecord, set[int]]]:

@@ -36,7 +36,7 @@ from typing import Any
 
 from asn1crypto import x509
 
-from ca.authority import certificate_of, utc_now
+from ca.authority import utc_now
 from ca.registry import CertificateRecord
 from ca.signatures import certificate_public_key
 from ca.validation import Purpose, validate_path
@@ -60,6 +60,7 @@ from licences.jcs import canonical_json
 from licences.qr_url import QrPayloadError
 
 from .domain import TrustDomain
+from .service_signers import certify_service_key, usable_certificates
 
 KEY_LABEL = "data-service-signer"
 PROFILE = "data-service-signer"
@@ -77,9 +78,7 @@ class DataSignerMissing(Exception):
 
 
 def _usable(records: list[CertificateRecord], now: datetime, margin: timedelta) -> list[CertificateRecord]:
-    condemned = {r.key_version for r in records if r.revoked}
-    return [r for r in records if r.key_label == KEY_LABEL and not r.revoked
-            and r.key_version not in condemned and r.not_before <= now and r.not_after > now + margin]
+    return usable_certificates(records, KEY_LABEL, now, margin)
 
 
 def ensure_data_signer(td: TrustDomain, now: datetime | None = None) -> CertificateRecord:
@@ -94,16 +93,9 @@ def ensure_data_signer(td: TrustDomain, now: datetime | None = None) -> Certific
     if td.ca.root(now) is None or td.ca.issuing(now) is None:
         raise DataSignerMissing("this home has no CA yet to certify the data-service signer: run "
                                 "`zhengyin init`")
-    condemned = {r.key_version for r in records if r.revoked}
-    if not td.keys.exists(KEY_LABEL):
-        td.keys.generate(KEY_LABEL)
-    elif td.keys.signer(KEY_LABEL).version in condemned:
-        td.keys.rotate(KEY_LABEL)
-    from ca.names import subject_name
-
-    organisation = certificate_of(td.ca.root(now)).subject.native.get("organization_name")
-    name = subject_name("证印数据共享服务 (data service signer)", organisation=organisation or None)
-    return td.ca.issue(PROFILE, name, key_label=KEY_LABEL, not_before=now)
+    return certify_service_key(td, label=KEY_LABEL, profile=PROFILE,
+                               common_name="证印数据共享服务 (data service signer)",
+                               organisation_of=td.ca.root(now), records=records, now=now)
 
 
 def current_data_signer(td: TrustDomain, now: datetime | None = None) -> CertificateRecord:

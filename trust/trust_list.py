@@ -66,7 +66,7 @@ from asn1crypto import crl as asn1_crl
 from asn1crypto import x509
 from sqlalchemy import select
 
-from ca.authority import certificate_of, utc_now
+from ca.authority import utc_now
 from ca.cms import verify_signed_data
 from ca.profiles import PROFILES, TSL_SIGNING_OID
 from ca.registry import CertificateRecord
@@ -89,6 +89,7 @@ from ledger.audit import AuditRecord
 from ledger.config import Settings
 
 from .domain import TrustDomain
+from .service_signers import certify_service_key, usable_certificates
 
 FORMAT = "zhengyin-trust-list"
 FORMAT_VERSION = 1
@@ -216,24 +217,16 @@ def ensure_signer(td: TrustDomain, now: datetime | None = None) -> CertificateRe
     second further than the caller's.
     """
     now = now or utc_now()
-    records = [r for r in td.ca.certificates(profile=SIGNER_PROFILE) if r.key_label == SIGNER_KEY_LABEL]
-    condemned = {r.key_version for r in records if r.revoked}
-    usable = [r for r in records if not r.revoked and r.key_version not in condemned
-              and r.not_before <= now and r.not_after > now + RENEW_BEFORE]
+    records = td.ca.certificates(profile=SIGNER_PROFILE)
+    usable = usable_certificates(records, SIGNER_KEY_LABEL, now, RENEW_BEFORE)
     if usable:
         return usable[-1]
     root = td.ca.root(now)
     if root is None or td.ca.issuing(now) is None:
         raise TrustListError("this home has no CA yet to certify the trust-list signer: run `zhengyin init`")
-    if not td.keys.exists(SIGNER_KEY_LABEL):
-        td.keys.generate(SIGNER_KEY_LABEL)
-    elif td.keys.signer(SIGNER_KEY_LABEL).version in condemned:
-        td.keys.rotate(SIGNER_KEY_LABEL)  # audited as a key event; the revoked version stays revoked
-    from ca.names import subject_name
-
-    organisation = certificate_of(root).subject.native.get("organization_name")
-    name = subject_name("证印信任列表签名 (trust list signer)", organisation=organisation or None)
-    return td.ca.issue(SIGNER_PROFILE, name, key_label=SIGNER_KEY_LABEL, not_before=now)
+    return certify_service_key(td, label=SIGNER_KEY_LABEL, profile=SIGNER_PROFILE,
+                               common_name="证印信任列表签名 (trust list signer)", organisation_of=root,
+                               records=records, now=now)
 
 
 def _file_version(directory: Path) -> int:

@@ -42,6 +42,7 @@ from ca.ocsp import read_request, status_response
 from hsm.sm3 import sm3
 from trust.ocsp_publish import CERT_ID_HASHES, response_file
 
+from .published import etag_matches
 from .records import PublicRecords
 from .settings import VerifySettings
 
@@ -103,13 +104,6 @@ def _stored_answer(stored: bytes, cert_id: ocsp.CertId) -> tuple[datetime, datet
         return None
 
 
-def _matches(if_none_match: str | None, etag: str) -> bool:
-    if not if_none_match:
-        return False
-    tags = [t.strip().removeprefix("W/") for t in if_none_match.split(",")]
-    return "*" in tags or etag in tags
-
-
 def answer(records: PublicRecords, request: bytes | None, *, now: datetime, max_cache: int,
            if_none_match: str | None = None) -> Response:
     """The HTTP answer to one DER OCSPRequest (None: undecodable) from what was published."""
@@ -134,7 +128,7 @@ def answer(records: PublicRecords, request: bytes | None, *, now: datetime, max_
     headers = {"ETag": etag, "Last-Modified": email.utils.format_datetime(produced_at.astimezone(UTC),
                                                                           usegmt=True),
                "Cache-Control": f"public, max-age={min(max_cache, remaining)}, no-transform, must-revalidate"}
-    if _matches(if_none_match, etag):
+    if etag_matches(if_none_match, etag):
         return Response(status_code=304, headers=headers)
     return Response(stored, media_type=RESPONSE_TYPE, headers=headers)
 

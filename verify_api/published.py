@@ -40,7 +40,8 @@ def next_update(records: PublicRecords, name: str, data: bytes) -> datetime | No
         return None
 
 
-def _matches(if_none_match: str | None, etag: str) -> bool:
+def etag_matches(if_none_match: str | None, etag: str) -> bool:
+    """Whether an If-None-Match header names ``etag`` (weak or strong) or ``*``."""
     if not if_none_match:
         return False
     tags = [t.strip().removeprefix("W/") for t in if_none_match.split(",")]
@@ -57,6 +58,6 @@ def published_response(records: PublicRecords, name: str, media_type: str, if_no
     max_age = 0 if until is None else max(0, min(max_cache, int((until - now).total_seconds())))
     etag = f'"{sm3(data).hex()[:32]}"'
     headers = {"ETag": etag, "Cache-Control": f"public, max-age={max_age}"}
-    if _matches(if_none_match, etag):
+    if etag_matches(if_none_match, etag):
         return Response(status_code=304, headers=headers)
     return Response(data, media_type=media_type, headers=headers)
