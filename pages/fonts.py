@@ -144,7 +144,7 @@ class FontFace:
 
     def missing(self, text: str) -> str:
         """The characters of ``text`` without a glyph, each once, in order of appearance."""
-        return "".join(dict.fromkeys(c for c in text if ord(c) not in self._cmap))
+        return "".join(c for c in dict.fromkeys(text) if ord(c) not in self._cmap)
 
     def require(self, text: str) -> None:
         """Raise MissingGlyphs naming every character of ``text`` the font lacks."""

@@ -3,26 +3,36 @@
 ``qrcode`` writes the data one bit at a time through Python method calls, computes the
 Reed–Solomon check words with polynomial objects, and finds the mask (ISO/IEC 18004 §7.8.3) by
 building the whole symbol eight times, placing every data bit in Python and scoring each with
-module-by-module loops: together the costliest step of writing a licence. Here:
+module-by-module loops: together the costliest step of writing a licence. Here the whole
+symbol, quiet zone included, is one Python integer — bit ``side² - 1 - (row·side + column)``
+is the module at (row, column), so its binary digits read the symbol row by row from the top
+left — and every step is a few operations on that integer:
 
 * the version is fitted from the data's bit count, computed, not written;
 * the data codewords are built in one Python integer, and the check words by long division
   with the generator's multiples tabled per block size, a row of the division one integer XOR;
-* the mask comes from one trial symbol: the other seven differ from it only at the data
-  modules, by a fixed pattern per version and mask, so each is one XOR per row of Python
-  integers; the four penalty rules are counted on rows and columns as integers (runs, 2×2
-  blocks and the dark share by bit operations) and as text (the finder-like pattern).
+* the data bits are put in place in one gather (``operator.itemgetter`` over the zigzag of the
+  version, tabled once), and each mask is one XOR with that mask's pattern over the data modules;
+* each mask's penalty (the four rules) is counted on the whole symbol at once: a neighbour is
+  a shift by 1 (the next column) or by ``side`` (the next row); "same colour" is
+  ``dark & dark>>k | light & light>>k``, where ``light`` is the symbol's own modules that are
+  not dark, so the quiet zone is neither colour and no run, block or finder-like pattern
+  reaches across a row's end into the next;
+* the format (and version) information is OR-ed in from the bits qrcode's own
+  ``setup_type_info`` / ``setup_type_number`` set, tabled per version, level and mask.
 
 Every step mirrors qrcode's own (its ``best_fit``, ``util.create_data`` and ``util.lost_point``
 on the trial symbols with the format information left light), so the chosen version and mask
 — and therefore every module — are the ones ``QRCode.make`` gives; the tests compare both on
-many payloads.
+many payloads, and the penalty with ``util.lost_point`` on random matrices.
 """
 
 from __future__ import annotations
 
 import functools
 import itertools
+import operator
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from qrcode import LUT as QR_LUT
@@ -33,22 +43,42 @@ from qrcode.exceptions import DataOverflowError
 
 
 @dataclass(frozen=True)
+class Symbol:
+    """A finished QR symbol with its quiet zone: ``side`` × ``side`` modules as text, row by row
+    from the top left, "1" dark and "0" light (what ``QRCode.get_matrix`` gives, as digits)."""
+
+    version: int
+    mask: int
+    side: int
+    text: str
+
+    def rows(self) -> list[str]:
+        """The symbol's rows, each ``side`` characters."""
+        side = self.side
+        return [self.text[i:i + side] for i in range(0, side * side, side)]
+
+
+@dataclass(frozen=True)
 class _Layout:
-    """What every symbol of one version shares: its size, the function patterns with the format
-    and version areas light (qrcode's trial symbols), one integer per row; the data modules in
-    placement order (row, column bit); and per mask, the row bits where its symbol differs from
-    mask 0's."""
+    """What every symbol of one version and quiet zone shares, as integers in the symbol's bit
+    numbering: its modules (``data``: every module of the symbol proper, the quiet zone left
+    out), the function patterns with the format and version areas light (``fixed``: qrcode's
+    trial symbols), each mask's pattern over the data modules, and the gather that puts the data
+    bits (in placement order, then one light "0") where the zigzag places them."""
 
-    count: int
-    fixed: tuple[int, ...]
-    order: tuple[tuple[int, int], ...]
-    mask0: tuple[bool, ...]
-    flips: tuple[tuple[int, ...], ...]
-    column_flips: tuple[tuple[int, ...], ...]  # the same differences, one integer per column
+    side: int
+    count: int                # modules across the symbol proper
+    data: int
+    fixed: int
+    masks: tuple[int, ...]
+    capacity: int             # data modules
+    gather: Callable[[str], tuple[str, ...]]
 
 
-@functools.lru_cache(maxsize=8)
-def _layout(version: int) -> _Layout:
+@functools.lru_cache(maxsize=16)
+def _layout(version: int, border: int) -> _Layout:
+    if border < 1:
+        raise ValueError("the symbol needs a quiet zone of at least one module")
     code = qr_main.QRCode(version=version)
     count = code.modules_count = version * 4 + 17
     code.modules = [[None] * count for _ in range(count)]
@@ -75,64 +105,85 @@ def _layout(version: int) -> _Layout:
                 row -= step
                 step = -step
                 break
-    fixed = tuple(int("".join("1" if m else "0" for m in line), 2) for line in modules)
-    first = qr_util.mask_func(0)
-    flips = []
+    side = count + 2 * border
+    bit = _bits(side, border)
+    place = {module: index for index, module in enumerate(order)}
+    light = len(order)  # the index of the "0" after the data bits
+    sources = [light] * (side * side)
+    for (r, c), index in place.items():
+        sources[(r + border) * side + c + border] = index
+    masks = []
     for pattern in range(8):
-        other = qr_util.mask_func(pattern)
-        rows = [0] * count
-        for r, c in order:
-            if first(r, c) != other(r, c):
-                rows[r] |= 1 << (count - 1 - c)
-        flips.append(tuple(rows))
-    return _Layout(count, fixed, tuple((r, 1 << (count - 1 - c)) for r, c in order),
-                   tuple(first(r, c) for r, c in order), tuple(flips),
-                   tuple(tuple(columns_of(rows, count)) for rows in flips))
+        function = qr_util.mask_func(pattern)
+        masks.append(sum(bit(r, c) for r, c in order if function(r, c)))
+    return _Layout(
+        side=side, count=count,
+        data=sum(bit(r, c) for r in range(count) for c in range(count)),
+        fixed=sum(bit(r, c) for r in range(count) for c in range(count) if modules[r][c]),
+        masks=tuple(masks), capacity=len(order), gather=operator.itemgetter(*sources))
 
 
-def _trial(layout: _Layout, codewords: list[int]) -> list[int]:
-    """The symbol with mask 0 and the format information light, as qrcode's map_data leaves it
-    (bits past the codewords are light before masking)."""
-    rows = list(layout.fixed)
-    bits = "".join(format(word, "08b") for word in codewords)[:len(layout.order)]
-    bits = bits.ljust(len(layout.order), "0")
-    for (r, bit), value, flip in zip(layout.order, bits, layout.mask0, strict=True):
-        if (value == "1") != flip:
-            rows[r] |= bit
-    return rows
+def _bits(side: int, border: int) -> Callable[[int, int], int]:
+    """The bit of the module at (row, column) of the symbol proper."""
+    top = side * side - 1
+
+    def bit(r: int, c: int) -> int:
+        return 1 << (top - (r + border) * side - (c + border))
+
+    return bit
 
 
-def columns_of(rows: list[int] | tuple[int, ...], count: int) -> list[int]:
-    """The symbol's columns as integers (MSB = row 0), from its rows (MSB = column 0)."""
-    texts = [format(row, f"0{count}b") for row in rows]
-    return [int("".join(column), 2) for column in zip(*texts, strict=True)]
+@functools.lru_cache(maxsize=64)
+def _information(version: int, border: int, error_correction: int, mask: int) -> int:
+    """The dark modules of the format information (and of the version information from
+    version 7), as qrcode's ``setup_type_info`` and ``setup_type_number`` write them into the
+    finished symbol: they are light in the trial symbols."""
+    code = qr_main.QRCode(version=version, error_correction=error_correction)
+    count = code.modules_count = version * 4 + 17
+    code.modules = [[False] * count for _ in range(count)]
+    code.setup_type_info(False, mask)
+    if version >= 7:
+        code.setup_type_number(False)
+    bit = _bits(count + 2 * border, border)
+    return sum(bit(r, c) for r in range(count) for c in range(count) if code.modules[r][c])
 
 
-def penalty(rows: list[int], count: int, columns: list[int] | None = None) -> int:
-    """ISO/IEC 18004's penalty score of a symbol given as one integer per row (MSB = column 0)
-    and, if known, per column (MSB = row 0; derived from the rows otherwise)."""
-    if columns is None:
-        columns = columns_of(rows, count)
-    inner = (1 << (count - 1)) - 1
-    runs = 0
-    for line in itertools.chain(rows, columns):
-        # A run of L >= 5 equal modules is L - 1 equal neighbours in a row (bits of ``equal``)
+def penalty(dark: int, symbol: int, side: int, count: int) -> int:
+    """ISO/IEC 18004's penalty score (qrcode's ``util.lost_point``) of the symbol whose dark
+    modules are the bits of ``dark``, ``symbol`` being the bits of all its modules (``count``
+    × ``count`` of them) in rows of ``side`` bits, the rest of each row light quiet zone."""
+    light = dark ^ symbol
+    runs = finders = 0
+    same = []
+    for k in (1, side):  # along rows, then along columns
+        # Equal neighbours of the symbol proper (the quiet zone is neither colour).
+        equal = (dark & dark >> k) | (light & light >> k)
+        same.append(equal)
+        # A run of L >= 5 equal modules is L - 1 equal neighbours in a line (bits of ``equal``)
         # and costs L - 2: one per start of four equal neighbours, plus two per such run.
-        equal = ~(line ^ (line >> 1)) & inner
-        fours = equal & (equal >> 1) & (equal >> 2) & (equal >> 3)
-        runs += fours.bit_count() + 2 * (fours & ~(fours >> 1)).bit_count()
-    # Rows and columns in one text, a line each: the finder-like pattern never crosses a break.
-    width = f"0{count}b"
-    lines = "\n".join([format(line, width) for line in itertools.chain(rows, columns)])
-    blocks = 0
-    for upper, lower in itertools.pairwise(rows):
-        same = ~(upper ^ lower)
-        blocks += (same & (same >> 1) & ~(upper ^ (upper >> 1)) & inner).bit_count()
-    # Neither pattern overlaps itself and both cannot start at one place: counting each is exact.
-    finders = lines.count("10111010000") + lines.count("00001011101")
-    dark = sum(row.bit_count() for row in rows)
-    share = int(abs(float(dark) / (count ** 2) * 100 - 50) / 5)
+        fours = equal & equal >> k & equal >> 2 * k & equal >> 3 * k
+        runs += fours.bit_count() + 2 * (fours & ~(fours >> k)).bit_count()
+        # The finder-like pattern 1011101 with four light modules on one side or the other;
+        # neither form overlaps itself, and both cannot start at one module.
+        core = (dark & light >> k & dark >> 2 * k & dark >> 3 * k & dark >> 4 * k & light >> 5 * k
+                & dark >> 6 * k)
+        gap = light & light >> k & light >> 2 * k & light >> 3 * k
+        finders += (core & gap >> 7 * k).bit_count() + (gap & core >> 4 * k).bit_count()
+    across, down = same
+    blocks = (across & down & across >> side).bit_count()  # 2×2 squares of one colour
+    share = int(abs(float(dark.bit_count()) / (count ** 2) * 100 - 50) / 5)
     return runs + 3 * blocks + 40 * finders + 10 * share
+
+
+def matrix_penalty(modules: Sequence[Sequence[bool]]) -> int:
+    """:func:`penalty` of a square matrix of modules (True = dark), without quiet zone."""
+    count = len(modules)
+    if count == 0 or any(len(row) != count for row in modules):
+        raise ValueError("a QR symbol is a non-empty square of modules")
+    bit = _bits(count + 2, 1)
+    dark = sum(bit(r, c) for r, row in enumerate(modules) for c, value in enumerate(row) if value)
+    symbol = sum(bit(r, c) for r in range(count) for c in range(count))
+    return penalty(dark, symbol, count + 2, count)
 
 
 # -- data and check words ----------------------------------------------------------------------
@@ -167,14 +218,17 @@ def _write(chunk: qr_util.QRData, acc: int) -> int:
             part = data[i:i + 3]
             acc = acc << qr_util.NUMBER_LENGTH[len(part)] | int(part)
     elif chunk.mode == qr_util.MODE_ALPHA_NUM:
-        find = qr_util.ALPHA_NUM.find
-        for i in range(0, len(data) - 1, 2):
-            acc = acc << 11 | find(data[i:i + 1]) * 45 + find(data[i + 1:i + 2])
-        if len(data) % 2:
-            acc = acc << 6 | find(data[-1:])
+        values = data.translate(_ALPHA_NUM_VALUES)  # each character's value, 0..44
+        for i in range(0, len(values) - 1, 2):
+            acc = acc << 11 | values[i] * 45 + values[i + 1]
+        if len(values) % 2:
+            acc = acc << 6 | values[-1]
     else:
         acc = acc << 8 * len(data) | int.from_bytes(data, "big") if data else acc
     return acc
+
+
+_ALPHA_NUM_VALUES = bytes.maketrans(qr_util.ALPHA_NUM, bytes(range(len(qr_util.ALPHA_NUM))))
 
 
 @functools.lru_cache(maxsize=64)
@@ -235,35 +289,31 @@ def create_data(version: int, error_correction: int, chunks: list[qr_util.QRData
         offset += block.data_count
         data_blocks.append(chunk)
         check_blocks.append(_check_words(chunk, block.total_count - block.data_count))
-    out = []
-    for group in (data_blocks, check_blocks):
-        for i in range(max(len(b) for b in group)):
-            out.extend(b[i] for b in group if i < len(b))
-    return out
+    # Interleaved: the first word of each block, then the second, ... (shorter blocks end first).
+    return [word for group in (data_blocks, check_blocks) for column in itertools.zip_longest(*group)
+            for word in column if word is not None]
 
 
 # -- the symbol ---------------------------------------------------------------------------------
 
-def make(code: qr_main.QRCode) -> int:
-    """Do what ``code.make(fit=True)`` does for data added to ``code``: fit the version, encode,
-    choose the mask and leave the finished symbol in ``code.modules``. Returns the mask."""
-    code.version = fit_version(code.data_list, code.error_correction)
-    code.data_cache = create_data(code.version, code.error_correction, code.data_list)
-    layout = _layout(code.version)
-    count = code.modules_count = layout.count
-    base = _trial(layout, code.data_cache)
-    base_columns = columns_of(base, count)  # transposed once; each mask flips fixed bits of both
-    best, lowest, chosen = 0, None, base
-    for pattern, (flip, column_flip) in enumerate(zip(layout.flips, layout.column_flips, strict=True)):
-        rows = [row ^ f for row, f in zip(base, flip, strict=True)]
-        columns = [column ^ f for column, f in zip(base_columns, column_flip, strict=True)]
-        score = penalty(rows, count, columns)
+def encode(chunks: Sequence[qr_util.QRData], error_correction: int, border: int) -> Symbol:
+    """What ``QRCode.make(fit=True)`` and ``get_matrix()`` give for ``chunks`` at
+    ``error_correction`` with a quiet zone of ``border`` (>= 1) modules: fit the version,
+    encode, choose the mask (the first of the lowest penalty, as qrcode does)."""
+    chunks = list(chunks)
+    version = fit_version(chunks, error_correction)
+    words = create_data(version, error_correction, chunks)
+    layout = _layout(version, border)
+    bits = format(int.from_bytes(bytes(words), "big"), f"0{8 * len(words)}b") if words else ""
+    # Bits past the codewords are light before masking (qrcode's map_data), then "0" for the
+    # rest of the symbol, whose dark function modules ``fixed`` adds.
+    bits = bits[:layout.capacity].ljust(layout.capacity, "0") + "0"
+    placed = int("".join(layout.gather(bits)), 2)
+    best, lowest, chosen = 0, None, 0
+    for pattern, mask in enumerate(layout.masks):
+        dark = layout.fixed | (placed ^ mask)
+        score = penalty(dark, layout.data, layout.side, layout.count)
         if lowest is None or score < lowest:
-            best, lowest, chosen = pattern, score, rows
-    # The trial symbol with the format (and version) information written in: the real one.
-    code.modules = [[bit == "1" for bit in format(row, f"0{count}b")] for row in chosen]
-    code.setup_type_info(False, best)
-    if code.version >= 7:
-        code.setup_type_number(False)
-    code.mask_pattern = best
-    return best
+            best, lowest, chosen = pattern, score, dark
+    chosen |= _information(version, border, error_correction, best)
+    return Symbol(version, best, layout.side, format(chosen, f"0{layout.side ** 2}b"))

@@ -27,7 +27,8 @@ from __future__ import annotations
 import struct
 from array import array
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from itertools import accumulate
 
 _ARG_WORDS, _SCALE, _MORE, _XY_SCALE, _TWO_BY_TWO = 0x0001, 0x0008, 0x0020, 0x0040, 0x0080
 
@@ -45,10 +46,42 @@ class SourceFont:
     os2: bytes
     name: bytes
     post: bytes                      # the 32-byte post header
+    #: What a subset needs of each glyph used so far (see :func:`_glyph`), kept: every licence
+    #: embeds mostly the same few hundred characters.
+    glyphs: dict[int, _Glyph] = field(default_factory=dict, compare=False, repr=False)
+
+
+#: Glyphs kept per source font at most (each a few hundred bytes; the CJK face has ~30,000).
+GLYPHS_KEPT = 20_000
+
+
+@dataclass(frozen=True)
+class _Glyph:
+    """One source glyph as a subset copies it: its outline padded to 4 bytes, that block's
+    checksum (the glyf table's is the sum of its blocks'), its bounding box (None for an empty
+    glyph) and, for a composite, where its component glyph IDs are."""
+
+    data: bytes
+    checksum: int
+    box: tuple[int, int, int, int] | None
+    components: tuple[tuple[int, int], ...]
 
 
 def _glyph_data(source: SourceFont, gid: int) -> bytes:
     return source.glyf[source.loca[gid]:source.loca[gid + 1]]
+
+
+def _glyph(source: SourceFont, gid: int) -> _Glyph:
+    found = source.glyphs.get(gid)
+    if found is None:
+        data = _glyph_data(source, gid)
+        components = tuple(_components(data)) if _is_composite(data) else ()
+        box = struct.unpack_from(">hhhh", data, 2) if len(data) >= 10 else None
+        data += b"\0" * (-len(data) % 4)
+        found = _Glyph(data, _checksum(data), box, components)
+        if len(source.glyphs) < GLYPHS_KEPT:
+            source.glyphs[gid] = found
+    return found
 
 
 def _components(data: bytes) -> list[tuple[int, int]]:
@@ -134,29 +167,30 @@ def _cmap(mapping: Mapping[int, int]) -> bytes:
 
 def subset(source: SourceFont, codepoints: Mapping[int, int]) -> bytes:
     """The TrueType font of ``codepoints`` (character -> glyph ID in ``source``) and .notdef."""
-    glyphs: dict[int, bytes] = {}
+    glyphs: dict[int, _Glyph] = {}
     pending = [0, *codepoints.values()]
     while pending:
         gid = pending.pop()
         if gid in glyphs:
             continue
-        data = glyphs[gid] = _glyph_data(source, gid)
-        if _is_composite(data):
-            pending.extend(index for _, index in _components(data))
+        glyph = glyphs[gid] = _glyph(source, gid)
+        pending.extend(index for _, index in glyph.components)
     order = sorted(glyphs)
     number = {gid: new for new, gid in enumerate(order)}
 
-    outlines, offsets = bytearray(), []
+    blocks, glyf_sum = [], 0
     for gid in order:
-        data = glyphs[gid]
-        offsets.append(len(outlines))
-        if _is_composite(data):
+        glyph = glyphs[gid]
+        data, checksum = glyph.data, glyph.checksum
+        if glyph.components:
             data = bytearray(data)
-            for at, index in _components(data):
+            for at, index in glyph.components:
                 struct.pack_into(">H", data, at, number[index])
-        outlines += data
-        outlines += b"\0" * (-len(outlines) % 4)
-    offsets.append(len(outlines))
+            data = bytes(data)
+            checksum = _checksum(data)
+        blocks.append(data)
+        glyf_sum += checksum
+    offsets = [0, *accumulate(len(block) for block in blocks)]
     short = offsets[-1] < 0x20000
     loca = struct.pack(f">{len(offsets)}H", *(o // 2 for o in offsets)) if short else \
         struct.pack(f">{len(offsets)}I", *offsets)
@@ -172,13 +206,14 @@ def subset(source: SourceFont, codepoints: Mapping[int, int]) -> bytes:
     struct.pack_into(">h", head, 50, 0 if short else 1)
     struct.pack_into(">H", hhea, 10, max(advance for advance, _ in metrics))
     struct.pack_into(">H", hhea, 34, long_metrics)
-    boxes = [(gid, struct.unpack_from(">hhhh", glyphs[gid], 2)) for gid in order if len(glyphs[gid]) >= 10]
+    boxes = [(gid, glyphs[gid].box) for gid in order if glyphs[gid].box is not None]
     if boxes:  # head's box and hhea's extremes for the glyphs kept (what recalcBBoxes would do)
-        struct.pack_into(">4h", head, 36, min(b[0] for _, b in boxes), min(b[1] for _, b in boxes),
-                         max(b[2] for _, b in boxes), max(b[3] for _, b in boxes))
-        lsb = min(source.metrics[g][1] for g, _ in boxes)
-        rsb = min(source.metrics[g][0] - source.metrics[g][1] - (b[2] - b[0]) for g, b in boxes)
-        extent = max(source.metrics[g][1] + (b[2] - b[0]) for g, b in boxes)
+        x_min, y_min, x_max, y_max = zip(*(box for _, box in boxes), strict=True)
+        struct.pack_into(">4h", head, 36, min(x_min), min(y_min), max(x_max), max(y_max))
+        sides = [(source.metrics[g], b[2] - b[0]) for g, b in boxes]
+        lsb = min(lsb for (_, lsb), _ in sides)
+        rsb = min(advance - lsb - width for (advance, lsb), width in sides)
+        extent = max(lsb + width for (_, lsb), width in sides)
         struct.pack_into(">3h", hhea, 12, lsb, rsb, extent)
     maxp = bytearray(source.maxp)
     struct.pack_into(">H", maxp, 4, len(order))
@@ -188,25 +223,32 @@ def subset(source: SourceFont, codepoints: Mapping[int, int]) -> bytes:
     post = b"\x00\x03\x00\x00" + source.post[4:32]
 
     tables = {b"OS/2": bytes(os2), b"cmap": _cmap({cp: number[g] for cp, g in codepoints.items()}),
-              b"glyf": bytes(outlines), b"head": bytes(head), b"hhea": bytes(hhea), b"hmtx": hmtx,
+              b"glyf": b"".join(blocks), b"head": bytes(head), b"hhea": bytes(hhea), b"hmtx": hmtx,
               b"loca": loca, b"maxp": bytes(maxp), b"name": source.name, b"post": post}
-    return _sfnt(tables)
+    return _sfnt(tables, {b"glyf": glyf_sum & 0xFFFFFFFF})
 
 
-def _sfnt(tables: dict[bytes, bytes]) -> bytes:
+def _sfnt(tables: dict[bytes, bytes], checksums: Mapping[bytes, int] | None = None) -> bytes:
     """The font file: offset table, directory sorted by tag, tables 4-byte aligned; then
-    head.checkSumAdjustment makes the whole file sum to 0xB1B0AFBA."""
+    head.checkSumAdjustment makes the whole file sum to 0xB1B0AFBA. ``checksums`` gives the
+    checksums of tables already known (the glyf table's, summed from its glyphs'); the file's
+    own is the directory's plus the tables', every part being 4-byte aligned."""
+    checksums = checksums or {}
     tags = sorted(tables)
     search, selector, shift = _binary_search_fields(len(tags), 16)
     directory = struct.pack(">IHHHH", 0x00010000, len(tags), search, selector, shift)
     offset = 12 + 16 * len(tags)
-    body, head_at = bytearray(), 0
+    body, head_at, total = [], 0, 0
     for tag in tags:
         data = tables[tag]
         if tag == b"head":
-            head_at = offset + len(body)
-        directory += struct.pack(">4sIII", tag, _checksum(data), offset + len(body), len(data))
-        body += data + b"\0" * (-len(data) % 4)
-    font = bytearray(directory + body)
-    struct.pack_into(">I", font, head_at + 8, (0xB1B0AFBA - _checksum(bytes(font))) & 0xFFFFFFFF)
+            head_at = offset
+        checksum = checksums[tag] if tag in checksums else _checksum(data)
+        total += checksum
+        directory += struct.pack(">4sIII", tag, checksum, offset, len(data))
+        body.append(data + b"\0" * (-len(data) % 4))
+        offset += len(body[-1])
+    font = bytearray(directory + b"".join(body))
+    total += _checksum(directory)
+    struct.pack_into(">I", font, head_at + 8, (0xB1B0AFBA - total) & 0xFFFFFFFF)
     return bytes(font)

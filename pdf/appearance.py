@@ -8,9 +8,9 @@ XObject drawing the picture so that it stands upright on the displayed page what
 
 The picture (RGBA PNG) becomes a DeviceRGB image with its alpha channel as a DeviceGray /SMask
 — the transparent background of a seal face must let the text under it show, as ink on paper
-does. The samples are encoded as the document writer encodes its pictures
-(:func:`pdf.writer.raster`), which caches them by the PNG's bytes: decoding and compressing a
-print-resolution seal costs milliseconds that bulk issuance pays once per seal.
+does. The image is the document writer's own XObject for a picture (:func:`pdf.writer.image_stream`,
+samples from :func:`pdf.writer.raster`, which caches them by the PNG's bytes: decoding and
+compressing a print-resolution seal costs milliseconds that bulk issuance pays once per seal).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from pages.model import PageModelError
 
 from .errors import PdfError
 from .incremental import IncrementalUpdate, Name, Ref, Stream, serialize
-from .writer import PT_PER_MM, Raster, raster
+from .writer import PT_PER_MM, Raster, image_stream, raster
 
 MM = PT_PER_MM
 MAX_PICTURE_PIXELS = 40_000_000
@@ -173,21 +173,9 @@ def read_picture(png: bytes) -> SealPicture:
     return SealPicture(samples, size)
 
 
-def _image(update: IncrementalUpdate, image: Raster) -> Ref:
-    entries: dict[str, object] = {
-        "Type": Name("XObject"), "Subtype": Name("Image"), "Width": image.width, "Height": image.height,
-        "ColorSpace": Name(image.color_space.removeprefix("/")), "BitsPerComponent": image.bits,
-        "Filter": Name(image.filter.removeprefix("/"))}
-    if image.smask is not None:
-        entries["SMask"] = _image(update, image.smask)
-    ref = update.new_ref()
-    update.put(ref, Stream(entries, image.data))
-    return ref
-
-
 def seal_appearance(update: IncrementalUpdate, picture: SealPicture, box: WidgetBox) -> Ref:
     """Put the image, its mask and the widget's appearance form into ``update``; the form's Ref."""
-    image = _image(update, picture.raster)
+    image = update.indirect(image_stream(update, picture.raster))
     content = b"q " + b" ".join(serialize(_clean(v)) for v in box.matrix) + b" cm /Seal Do Q"
     return _form(update, box.size, {"XObject": {"Seal": image}}, content)
 

@@ -33,12 +33,14 @@ import zlib
 from typing import Protocol
 
 import pikepdf
-from pikepdf import Array, Dictionary, Name, String
 
 from pages.deflate import zlib_stream
 from pages.fonts import FontError, FontFace, cjk_face
 
-__all__ = ["EmbeddedFont", "PdfFont", "StandardCidFont", "subset_tag", "to_unicode_cmap", "widths_array"]
+from .incremental import Name, ObjectSink, PikepdfObjects, Raw, Stream
+
+__all__ = ["EmbeddedFont", "PdfFont", "StandardCidFont", "subset_tag", "to_unicode_cmap", "widths_array",
+           "widths_text"]
 
 #: The font program is deflated by pages.deflate (level 1: glyph outlines hardly compress;
 #: level 6 took 0.6 ms more per licence for 5 % fewer bytes), once for both writers: the OFD
@@ -56,8 +58,8 @@ class PdfFont(Protocol):
         ``[...] TJ``), each glyph advancing by the face's own advance."""
         ...
 
-    def dictionary(self, pdf: pikepdf.Pdf) -> pikepdf.Object:
-        """The font dictionary, made indirect in ``pdf``."""
+    def objects(self, sink: ObjectSink) -> object:
+        """The font dictionary and what it refers to, put into ``sink``; the font's reference."""
         ...
 
 
@@ -161,11 +163,23 @@ def to_unicode_cmap(text_of: dict[int, str]) -> bytes:
     for start in range(0, len(codes), _BFCHAR_LIMIT):
         block = codes[start:start + _BFCHAR_LIMIT]
         lines.append(b"%d beginbfchar" % len(block))
-        lines.extend(b"<%04X> <%s>" % (code, text_of[code].encode("utf-16-be").hex().upper().encode())
-                     for code in block)
+        lines.extend(b"<%04X> <%s>" % (code, _utf16(text_of[code])) for code in block)
         lines.append(b"endbfchar")
     lines += [b"endcmap", b"CMapName currentdict /CMap defineresource pop", b"end", b"end"]
     return b"\n".join(lines) + b"\n"
+
+
+_UTF16: dict[str, bytes] = {}
+
+
+def _utf16(text: str) -> bytes:
+    """``text`` in UTF-16BE as upper-case hex digits, kept per character (a few thousand)."""
+    found = _UTF16.get(text)
+    if found is None:
+        found = text.encode("utf-16-be").hex().upper().encode()
+        if len(_UTF16) < 65536:
+            _UTF16[text] = found
+    return found
 
 
 def _number(value: float) -> str:
@@ -173,8 +187,8 @@ def _number(value: float) -> str:
     return "0" if text in ("-0", "") else text
 
 
-def widths_array(width_of: dict[int, int]) -> pikepdf.Object:
-    """/W in its compact form, ``c [w1 w2 ...]`` for each run of consecutive CIDs."""
+def widths_text(width_of: dict[int, int]) -> bytes:
+    """/W in its compact form, ``c [w1 w2 ...]`` for each run of consecutive CIDs, as PDF syntax."""
     runs: list[list[str]] = []
     previous = None
     for cid in sorted(width_of):
@@ -183,7 +197,12 @@ def widths_array(width_of: dict[int, int]) -> pikepdf.Object:
         runs[-1].append(str(width_of[cid]))
         previous = cid
     body = " ".join(" ".join(run) + " ]" for run in runs)
-    return pikepdf.Object.parse(f"[ {body} ]".encode())
+    return f"[ {body} ]".encode()
+
+
+def widths_array(width_of: dict[int, int]) -> pikepdf.Object:
+    """:func:`widths_text` as a pikepdf array."""
+    return pikepdf.Object.parse(widths_text(width_of))
 
 
 class EmbeddedFont:
@@ -232,6 +251,7 @@ class EmbeddedFont:
         self.identity = all(cid == gid for cid, gid in self.gid_of_cid.items())
         self._glyphs = {ch: (cid.to_bytes(2, "big"), self.widths[cid] - self.advances[cid])
                         for ch, cid in self.cid_of.items()}
+        self._hex = {ch: f"{cid:04x}" for ch, cid in self.cid_of.items()}
 
     def encode(self, text: str) -> bytes:
         """Two bytes (big-endian CID) per character."""
@@ -247,59 +267,93 @@ class EmbeddedFont:
         """``<codes> Tj``, or ``[<codes> adjustment <codes> ...] TJ`` where the rounded /W
         would move the line by :data:`DRIFT_LIMIT` or more: the adjustment (in 1/1000 em,
         positive = back) returns each following glyph to its exact place."""
-        parts: list[str] = []
-        codes = bytearray()
-        drift = 0.0  # how far ahead of the exact position the reader now is, in 1/1000 em
-        for ch in text:
-            code, error = self._glyph(ch)
-            codes += code
-            drift += error
-            if abs(drift) >= DRIFT_LIMIT:
-                adjustment = round(drift, 3)
-                parts += [f"<{codes.hex()}>", _number(adjustment)]
-                codes.clear()
-                drift -= adjustment
-        if codes:
-            parts.append(f"<{codes.hex()}>")
-        elif parts:
+        try:
+            codes = "".join(map(self._hex.__getitem__, text))
+        except KeyError:
+            for ch in text:
+                self._glyph(ch)  # names the character
+            raise
+        breaks = self._breaks(text)
+        if not breaks:
+            return f"<{codes}> Tj"
+        parts, start = [], 0
+        for end, adjustment in breaks:
+            parts += [f"<{codes[4 * start:4 * end]}>", adjustment]
+            start = end
+        if start < len(text):
+            parts.append(f"<{codes[4 * start:]}>")
+        else:
             parts.pop()  # an adjustment after the last glyph moves nothing visible
         if len(parts) == 1:
             return f"{parts[0]} Tj"
         return f"[{' '.join(parts)}] TJ"
 
+    def _breaks(self, text: str) -> tuple[tuple[int, str], ...]:
+        """Where :meth:`show` puts an adjustment in ``text`` (after how many glyphs) and its
+        value. It depends on the glyphs' advances alone — the face's, whatever the subset — so
+        it is kept per face and text: a licence type's labels recur on every licence."""
+        key = (self.face, text)
+        found = _BREAKS.get(key)
+        if found is None:
+            breaks = []
+            drift = 0.0  # how far ahead of the exact position the reader now is, in 1/1000 em
+            for index, ch in enumerate(text, start=1):
+                drift += self._glyphs[ch][1]
+                if abs(drift) >= DRIFT_LIMIT:
+                    adjustment = round(drift, 3)
+                    breaks.append((index, _number(adjustment)))
+                    drift -= adjustment
+            found = tuple(breaks)
+            if len(_BREAKS) >= _BREAKS_KEPT:
+                _BREAKS.clear()
+            _BREAKS[key] = found
+        return found
+
     def _scaled(self, value: int) -> int:
         return round(value * 1000 / self.units_per_em)
 
     def dictionary(self, pdf: pikepdf.Pdf) -> pikepdf.Object:
-        program = pdf.make_stream(zlib_stream(self.program),
-                                  Filter=Name.FlateDecode, Length1=len(self.program))
+        """The font dictionary, made indirect in ``pdf`` (:meth:`objects` through pikepdf)."""
+        return self.objects(PikepdfObjects(pdf))
+
+    def objects(self, sink: ObjectSink) -> object:
+        """The Type0 font, its CIDFontType2, descriptor, program, /CIDSet and /ToUnicode."""
+        program = sink.indirect(Stream({"Filter": Name("FlateDecode"), "Length1": len(self.program)},
+                                       zlib_stream(self.program)))
         # Every CID up to the last maps to a glyph of the program (the subset's own, then the
         # extra codes of shared glyphs): /CIDSet says so, as PDF/A wants when it is present.
         last_cid = max(self.glyph_count - 1, *self.gid_of_cid)
         whole, rest = divmod(last_cid + 1, 8)
         cid_set = b"\xff" * whole + (bytes([(0xFF00 >> rest) & 0xFF]) if rest else b"")
-        descriptor = Dictionary(
-            Type=Name.FontDescriptor, FontName=Name("/" + self.base_font), Flags=4,
-            FontBBox=Array([self._scaled(v) for v in self.bbox]), ItalicAngle=0,
-            Ascent=self._scaled(self.ascent), Descent=self._scaled(self.descent),
-            CapHeight=self._scaled(self.cap_height), StemV=80, FontFile2=program,
-            CIDSet=pdf.make_stream(zlib.compress(cid_set), Filter=Name.FlateDecode))
+        base_font = Name(self.base_font)
+        descriptor = {
+            "Type": Name("FontDescriptor"), "FontName": base_font, "Flags": 4,
+            "FontBBox": [self._scaled(v) for v in self.bbox], "ItalicAngle": 0,
+            "Ascent": self._scaled(self.ascent), "Descent": self._scaled(self.descent),
+            "CapHeight": self._scaled(self.cap_height), "StemV": 80, "FontFile2": program,
+            "CIDSet": sink.indirect(Stream({"Filter": Name("FlateDecode")}, zlib.compress(cid_set)))}
         if self.identity:
-            cid_to_gid: pikepdf.Object = Name.Identity
+            cid_to_gid: object = Name("Identity")
         else:
             table = struct.pack(f">{last_cid + 1}H", *(self.gid_of_cid.get(cid, cid)
                                                        for cid in range(last_cid + 1)))
-            cid_to_gid = pdf.make_stream(zlib.compress(table), Filter=Name.FlateDecode)
-        descendant = Dictionary(
-            Type=Name.Font, Subtype=Name.CIDFontType2, BaseFont=Name("/" + self.base_font),
-            CIDSystemInfo=Dictionary(Registry=String("Adobe"), Ordering=String("Identity"), Supplement=0),
-            FontDescriptor=pdf.make_indirect(descriptor), DW=1000, W=widths_array(self.widths),
-            CIDToGIDMap=cid_to_gid)
-        to_unicode = pdf.make_stream(zlib.compress(to_unicode_cmap(self.text_of)), Filter=Name.FlateDecode)
-        return pdf.make_indirect(Dictionary(
-            Type=Name.Font, Subtype=Name.Type0, BaseFont=Name("/" + self.base_font),
-            Encoding=Name("/Identity-H"), DescendantFonts=Array([pdf.make_indirect(descendant)]),
-            ToUnicode=to_unicode))
+            cid_to_gid = sink.indirect(Stream({"Filter": Name("FlateDecode")}, zlib.compress(table)))
+        descendant = {
+            "Type": Name("Font"), "Subtype": Name("CIDFontType2"), "BaseFont": base_font,
+            "CIDSystemInfo": {"Registry": "Adobe", "Ordering": "Identity", "Supplement": 0},
+            "FontDescriptor": sink.indirect(descriptor), "DW": 1000, "W": Raw(widths_text(self.widths)),
+            "CIDToGIDMap": cid_to_gid}
+        to_unicode = sink.indirect(Stream({"Filter": Name("FlateDecode")},
+                                          zlib.compress(to_unicode_cmap(self.text_of))))
+        return sink.indirect({
+            "Type": Name("Font"), "Subtype": Name("Type0"), "BaseFont": base_font,
+            "Encoding": Name("Identity-H"), "DescendantFonts": [sink.indirect(descendant)],
+            "ToUnicode": to_unicode})
+
+
+#: ``EmbeddedFont._breaks`` per (face, text); cleared when this many are kept.
+_BREAKS_KEPT = 8192
+_BREAKS: dict[tuple[FontFace, str], tuple[tuple[int, str], ...]] = {}
 
 
 class StandardCidFont:
@@ -317,13 +371,18 @@ class StandardCidFont:
         return f"<{text.encode('utf-16-be').hex()}> Tj"
 
     def dictionary(self, pdf: pikepdf.Pdf) -> pikepdf.Object:
-        descriptor = Dictionary(Type=Name.FontDescriptor, FontName=Name("/STSong-Light"), Flags=6,
-                                FontBBox=Array([-25, -254, 1000, 880]), ItalicAngle=0, Ascent=880,
-                                Descent=-120, CapHeight=880, StemV=93)
-        descendant = Dictionary(
-            Type=Name.Font, Subtype=Name.CIDFontType0, BaseFont=Name("/STSong-Light"),
-            CIDSystemInfo=Dictionary(Registry=String("Adobe"), Ordering=String("GB1"), Supplement=4),
-            FontDescriptor=pdf.make_indirect(descriptor), DW=1000)
-        return pdf.make_indirect(Dictionary(
-            Type=Name.Font, Subtype=Name.Type0, BaseFont=Name("/STSong-Light"),
-            Encoding=Name("/UniGB-UCS2-H"), DescendantFonts=Array([pdf.make_indirect(descendant)])))
+        """The font dictionary, made indirect in ``pdf`` (:meth:`objects` through pikepdf)."""
+        return self.objects(PikepdfObjects(pdf))
+
+    def objects(self, sink: ObjectSink) -> object:
+        """The Type0 font over STSong-Light and its descendant, nothing embedded."""
+        descriptor = {"Type": Name("FontDescriptor"), "FontName": Name("STSong-Light"), "Flags": 6,
+                      "FontBBox": [-25, -254, 1000, 880], "ItalicAngle": 0, "Ascent": 880,
+                      "Descent": -120, "CapHeight": 880, "StemV": 93}
+        descendant = {
+            "Type": Name("Font"), "Subtype": Name("CIDFontType0"), "BaseFont": Name("STSong-Light"),
+            "CIDSystemInfo": {"Registry": "Adobe", "Ordering": "GB1", "Supplement": 4},
+            "FontDescriptor": sink.indirect(descriptor), "DW": 1000}
+        return sink.indirect({
+            "Type": Name("Font"), "Subtype": Name("Type0"), "BaseFont": Name("STSong-Light"),
+            "Encoding": Name("UniGB-UCS2-H"), "DescendantFonts": [sink.indirect(descendant)]})

@@ -23,12 +23,14 @@ PDF syntax), and :class:`pikepdf.Object` (written as pikepdf serializes it).
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import re
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import pikepdf
 
@@ -71,9 +73,11 @@ class Stream:
     data: bytes
 
 
+@functools.lru_cache(maxsize=4096)
 def name_bytes(name: str) -> bytes:
     """``/name`` with the characters a name may not hold as they are written ``#xx``. Names are
-    UTF-8; bytes that are not (pikepdf hands them over surrogate-escaped) are kept as they were."""
+    UTF-8; bytes that are not (pikepdf hands them over surrogate-escaped) are kept as they were.
+    Kept for the last few thousand names: a file's dictionaries repeat a few dozen."""
     if _REGULAR_NAME.fullmatch(name) and not _NAME_ESCAPES.intersection(name):
         return b"/" + name.encode("ascii")
     return b"/" + "".join(f"#{b:02X}" if not 0x21 <= b <= 0x7E or chr(b) in _NAME_ESCAPES else chr(b)
@@ -98,6 +102,9 @@ def number_bytes(value: float | Decimal) -> bytes:
 
 def serialize(value: object) -> bytes:
     """The PDF syntax of ``value`` (see the module docstring for the types accepted)."""
+    write = _WRITERS.get(type(value))  # the common types at once; subclasses by isinstance
+    if write is not None:
+        return write(value)
     if isinstance(value, Raw):
         return value.pdf
     if isinstance(value, pikepdf.Object):
@@ -119,11 +126,34 @@ def serialize(value: object) -> bytes:
     if isinstance(value, Ref):
         return b"%d %d R" % (value.number, value.generation)
     if isinstance(value, (list, tuple)):
-        return b"[" + b" ".join(serialize(v) for v in value) + b"]"
+        return _array(value)
     if isinstance(value, Mapping):
-        return b"<< " + b"".join(name_bytes(str(k).removeprefix("/")) + b" " + serialize(v) + b" "
-                                 for k, v in value.items()) + b">>"
+        return _dictionary(value)
     raise TypeError(f"cannot write a {type(value).__name__} as a PDF object")
+
+
+def _array(value: Sequence[object]) -> bytes:
+    return b"[" + b" ".join(serialize(v) for v in value) + b"]"
+
+
+def _dictionary(value: Mapping[str, object]) -> bytes:
+    return b"<< " + b"".join(name_bytes(str(k).removeprefix("/")) + b" " + serialize(v) + b" "
+                             for k, v in value.items()) + b">>"
+
+
+_WRITERS = {
+    Raw: lambda value: value.pdf,
+    bool: lambda value: b"true" if value else b"false",
+    int: lambda value: b"%d" % value,
+    float: number_bytes,
+    Name: name_bytes,
+    str: text_string,
+    bytes: lambda value: b"<" + value.hex().upper().encode("ascii") + b">",
+    Ref: lambda value: b"%d %d R" % (value.number, value.generation),
+    list: _array,
+    tuple: _array,
+    dict: _dictionary,
+}
 
 
 def _object_body(value: object) -> bytes:
@@ -131,6 +161,91 @@ def _object_body(value: object) -> bytes:
         dictionary = {**value.dictionary, "Length": len(value.data)}
         return serialize(dictionary) + b"\nstream\n" + value.data + b"\nendstream"
     return serialize(value)
+
+
+class ObjectSink(Protocol):
+    """Where the writers' object builders (fonts, images, the PDF/A parts) put indirect objects:
+    :class:`FileObjects` for a file written here, :class:`PikepdfObjects` for a pikepdf
+    document. A builder nests what :meth:`indirect` returns inside its other values."""
+
+    def indirect(self, value: object) -> object:
+        """``value`` (any value :func:`serialize` writes, a :class:`Stream` included) as an
+        indirect object; what refers to it."""
+        ...
+
+
+class FileObjects:
+    """The objects of a whole new file, numbered from 1 in the order they are made."""
+
+    def __init__(self) -> None:
+        self.values: list[object] = []
+
+    def reserve(self) -> Ref:
+        """A number for an object whose value comes later (:meth:`set`)."""
+        self.values.append(None)
+        return Ref(len(self.values))
+
+    def set(self, ref: Ref, value: object) -> None:
+        self.values[ref.number - 1] = value
+
+    def indirect(self, value: object) -> Ref:
+        self.values.append(value)
+        return Ref(len(self.values))
+
+    def write(self, header: bytes, trailer: Mapping[str, object], *, file_id: bytes | None = None) -> bytes:
+        """``header``, every object, a classic cross-reference table and ``trailer`` (with
+        /Size added): the plainest form of a PDF file, which every reader and an incremental
+        update after it read. With ``file_id`` the trailer's /ID is that and, as its changing
+        half, a digest of everything before the cross-reference table: the same objects always
+        give the same bytes."""
+        out = bytearray(header)
+        offsets = []
+        for number, value in enumerate(self.values, start=1):
+            offsets.append(len(out))
+            out += b"%d 0 obj\n" % number
+            out += _object_body(value) + b"\nendobj\n"
+        xref = len(out)
+        trailer = {"Size": len(offsets) + 1, **trailer}
+        if file_id is not None:
+            trailer["ID"] = [file_id, hashlib.sha256(out).digest()[:16]]
+        out += b"xref\n0 %d\n0000000000 65535 f\r\n" % (len(offsets) + 1)
+        out += b"".join(b"%010d 00000 n\r\n" % offset for offset in offsets)
+        out += b"trailer\n" + serialize(trailer)
+        out += b"\nstartxref\n%d\n%%%%EOF\n" % xref
+        return bytes(out)
+
+
+class PikepdfObjects:
+    """The same builders' objects made in a pikepdf document (what tests and callers holding a
+    :class:`pikepdf.Pdf` use)."""
+
+    def __init__(self, pdf: pikepdf.Pdf) -> None:
+        self.pdf = pdf
+
+    def indirect(self, value: object) -> pikepdf.Object:
+        made = self.convert(value)
+        return made if isinstance(made, pikepdf.Stream) else self.pdf.make_indirect(made)
+
+    def convert(self, value: object) -> object:
+        """``value`` as a pikepdf object (a :class:`Stream` becomes an indirect stream)."""
+        if value is None or isinstance(value, (pikepdf.Object, bool, int, float, Decimal)):
+            return value
+        if isinstance(value, Stream):
+            return self.pdf.make_stream(value.data, pikepdf.Dictionary(self._entries(value.dictionary)))
+        if isinstance(value, Name):
+            return pikepdf.Name("/" + value)
+        if isinstance(value, (str, bytes)):
+            return pikepdf.String(value)
+        if isinstance(value, Raw):
+            return pikepdf.Object.parse(value.pdf)
+        if isinstance(value, (list, tuple)):
+            return pikepdf.Array([self.convert(v) for v in value])
+        if isinstance(value, Mapping):
+            return pikepdf.Dictionary(self._entries(value))
+        raise TypeError(f"cannot make a {type(value).__name__} a pikepdf object")
+
+    def _entries(self, mapping: Mapping[str, object]) -> dict[str, object]:
+        return {"/" + str(k).removeprefix("/"): self.convert(v) for k, v in mapping.items()}
 
 
 class IncrementalUpdate:
@@ -173,6 +288,12 @@ class IncrementalUpdate:
     def put(self, ref: Ref, value: object) -> None:
         """Write ``value`` as object ``ref``: a new one, or the new state of an existing one."""
         self._objects[ref] = value
+
+    def indirect(self, value: object) -> Ref:
+        """``value`` as a new object of the update (what makes this an :class:`ObjectSink`)."""
+        ref = self.new_ref()
+        self.put(ref, value)
+        return ref
 
     def write(self) -> tuple[bytes, dict[Ref, int]]:
         """The original followed by the update, and the offset of each object written.

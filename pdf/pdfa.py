@@ -26,14 +26,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from xml.sax.saxutils import escape
 
-import pikepdf
-from pikepdf import Array, Dictionary, Name, String
-
 from pages.model import PageModelError
 
 from .errors import PdfError
+from .incremental import Name, ObjectSink, Stream
 
-__all__ = ["SRGB", "Metadata", "apply_pdfa", "pdf_date", "srgb_profile", "xmp_date"]
+__all__ = ["SRGB", "Metadata", "pdf_date", "pdfa_objects", "srgb_profile", "xmp_date"]
 
 SRGB = "sRGB IEC61966-2.1"
 _ICC_VERSION_4_2 = 0x04200000
@@ -98,23 +96,23 @@ class Metadata:
     def keyword_text(self) -> str:
         return ", ".join(self.keywords)
 
-    def info(self) -> Dictionary:
-        """The document information dictionary (/Info); PageModelError for a custom entry
-        PDF/A cannot carry."""
+    def info(self) -> dict[str, object]:
+        """The document information dictionary (/Info) as plain values (pdf.incremental's);
+        PageModelError for a custom entry PDF/A cannot carry."""
         self._check()
-        info = Dictionary()
+        info: dict[str, object] = {}
         if self.title:
-            info.Title = String(self.title)
+            info["Title"] = self.title
         if self.author:
-            info.Author = String(self.author)
+            info["Author"] = self.author
         if self.keywords:
-            info.Keywords = String(self.keyword_text)
+            info["Keywords"] = self.keyword_text
         if self.creator:
-            info.Creator = String(self.creator)
-        info.Producer = String(self.producer)
-        info.CreationDate = info.ModDate = String(pdf_date(self.created))
+            info["Creator"] = self.creator
+        info["Producer"] = self.producer
+        info["CreationDate"] = info["ModDate"] = pdf_date(self.created)
         for name, value in self.custom.items():
-            info[Name("/" + name)] = String(value)
+            info["/" + name] = value  # the writer strips one slash: the name stays as given
         return info
 
     def _check(self) -> None:
@@ -170,16 +168,17 @@ class Metadata:
         return "\n".join(lines).encode("utf-8")
 
 
-def output_intent(pdf: pikepdf.Pdf) -> Dictionary:
-    """The PDF/A output intent: sRGB, with the ICC profile embedded."""
-    profile = pdf.make_stream(srgb_profile(), N=3)
-    return Dictionary(Type=Name.OutputIntent, S=Name.GTS_PDFA1, OutputConditionIdentifier=String(SRGB),
-                      Info=String(SRGB), RegistryName=String("http://www.color.org"),
-                      DestOutputProfile=profile)
+def output_intent(objects: ObjectSink) -> dict[str, object]:
+    """The PDF/A output intent: sRGB, with the ICC profile embedded (stored as it is)."""
+    profile = objects.indirect(Stream({"N": 3}, srgb_profile()))
+    return {"Type": Name("OutputIntent"), "S": Name("GTS_PDFA1"), "OutputConditionIdentifier": SRGB,
+            "Info": SRGB, "RegistryName": "http://www.color.org", "DestOutputProfile": profile}
 
 
-def apply_pdfa(pdf: pikepdf.Pdf, metadata: Metadata) -> None:
-    """Give ``pdf`` its output intent, XMP packet and /Info from ``metadata``."""
-    pdf.Root.OutputIntents = Array([pdf.make_indirect(output_intent(pdf))])
-    pdf.Root.Metadata = pdf.make_stream(metadata.xmp(), Type=Name.Metadata, Subtype=Name.XML)
-    pdf.trailer.Info = pdf.make_indirect(metadata.info())
+def pdfa_objects(objects: ObjectSink, metadata: Metadata) -> tuple[dict[str, object], object]:
+    """The catalogue's /OutputIntents and /Metadata (the XMP packet, uncompressed, as
+    validators read it) for ``metadata``, and the /Info dictionary the trailer names."""
+    catalogue = {"OutputIntents": [objects.indirect(output_intent(objects))],
+                 "Metadata": objects.indirect(Stream({"Type": Name("Metadata"), "Subtype": Name("XML")},
+                                                     metadata.xmp()))}
+    return catalogue, objects.indirect(metadata.info())

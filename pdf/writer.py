@@ -15,7 +15,7 @@ state leaks from one to the next:
   alpha channel becoming an /SMask (allowed in PDF/A-2), and the page then gets a transparency
   group in DeviceRGB so every reader blends alike.
 * QrCode -> a white square, then the dark modules painted black through a 1-bit stencil mask
-  (/ImageMask) with one pixel per module, from :func:`pages.qr.qr_matrix`. A stencil, because
+  (/ImageMask) with one pixel per module, from :func:`pages.qr.qr_symbol`. A stencil, because
   poppler smooths any upscaled *image* by less than 4x whatever its /Interpolate says (a QR
   code at 100 dpi came out half grey), while masks are scaled by pixel replication in poppler
   and pdfium alike: module edges stay sharp at every resolution.
@@ -24,10 +24,16 @@ state leaks from one to the next:
 Identical pictures (same bytes, same QR payload) are stored once, and their encoding is cached
 for the process, so a template's emblem costs nothing after the first licence.
 
-The file is written by qpdf (through pikepdf) with a classic cross-reference table and no
-object streams: the plainest form, which the incremental updates of signing extend and every
-validator reads. With ``doc_id`` and ``created`` fixed the bytes are the same on every run: the
-first /ID element comes from ``doc_id``, the second is qpdf's digest of the content.
+The file is written here (:class:`pdf.incremental.FileObjects`), objects numbered in the
+order they are made, with a classic cross-reference table and no object streams: the plainest
+form, which the incremental updates of signing extend and every validator reads. It used to be
+written through pikepdf (qpdf), a third of a licence's PDF in building pikepdf objects and
+saving them. The fonts', images' and PDF/A parts' builders put their objects into a
+:class:`pdf.incremental.ObjectSink`, which is a pikepdf document for callers holding one
+(:func:`image_xobject`); the objects in the file are those pikepdf makes from the same builders
+(tests/test_speed_docs_pdf.py compares them). With ``doc_id`` and ``created`` fixed the
+bytes are the same on every run: the first /ID element comes from ``doc_id``, the second is a
+digest of the content.
 """
 
 from __future__ import annotations
@@ -43,7 +49,6 @@ from datetime import datetime, timedelta, timezone
 from importlib import metadata
 
 import pikepdf
-from pikepdf import Array, Dictionary, Name, String
 
 from pages.fonts import FontFace, cjk_face
 from pages.model import (
@@ -58,12 +63,13 @@ from pages.model import (
     Text,
     set_text,
 )
-from pages.qr import qr_matrix
+from pages.qr import qr_symbol
 
 from .fonts import EmbeddedFont, PdfFont
-from .pdfa import Metadata, apply_pdfa
+from .incremental import FileObjects, Name, ObjectSink, PikepdfObjects, Raw, Ref, Stream
+from .pdfa import Metadata, pdfa_objects
 
-__all__ = ["PT_PER_MM", "Raster", "image_xobject", "qr_xobject", "raster", "write_pdf"]
+__all__ = ["PT_PER_MM", "Raster", "image_stream", "image_xobject", "qr_xobject", "raster", "write_pdf"]
 
 PT_PER_MM = 72 / 25.4
 BOLD_STROKE = 1 / 30  # outline width for bold, as a fraction of the font size (as ofd/content.py)
@@ -99,28 +105,28 @@ def write_pdf(document: Document, *, font: Callable[[str], PdfFont] = EmbeddedFo
         raise PageModelError(f"write_pdf needs a pages.model.Document, not {type(document).__name__}")
     created = _creation_time(document.created)
     doc_id = document.resolved_id()
-    pdf = pikepdf.new()
+    objects = FileObjects()
+    catalogue_ref, pages_ref = objects.reserve(), objects.reserve()
     chars = "".join(item.text for page in document.pages for item in page.items if isinstance(item, Text))
-    text = _TextSetting(font(chars), pdf) if chars else None
-    pictures = _Pictures(pdf)
-    for page in document.pages:
-        pdf.pages.append(pikepdf.Page(_page(pdf, page, text, pictures)))
+    text = _TextSetting(font(chars), objects) if chars else None
+    pictures = _Pictures(objects)
+    kids = [objects.indirect(_page(objects, page, text, pictures, pages_ref)) for page in document.pages]
+    objects.set(pages_ref, {"Type": Name("Pages"), "Kids": kids, "Count": len(kids)})
 
-    pdf.Root.Lang = String(LANGUAGE)
+    catalogue: dict[str, object] = {"Type": Name("Catalog"), "Pages": pages_ref, "Lang": LANGUAGE}
     if document.title:
-        pdf.Root.ViewerPreferences = Dictionary(DisplayDocTitle=True)
-    apply_pdfa(pdf, Metadata(
+        catalogue["ViewerPreferences"] = {"DisplayDocTitle": True}
+    pdfa, info = pdfa_objects(objects, Metadata(
         document_id=doc_id, created=created, producer=PRODUCER, title=document.title,
         author=document.author, creator=document.creator, keywords=document.keywords,
         custom=document.custom))
-    first_id = String(_file_id(doc_id))
-    pdf.trailer.ID = Array([first_id, first_id])
-    out = io.BytesIO()
-    pdf.save(out, deterministic_id=True, compress_streams=False,
-             stream_decode_level=pikepdf.StreamDecodeLevel.none,
-             object_stream_mode=pikepdf.ObjectStreamMode.disable, force_version="1.7",
-             fix_metadata_version=False, linearize=False)
-    return out.getvalue()
+    objects.set(catalogue_ref, catalogue | pdfa)
+    # /ID: the permanent half names the document, the changing half is a digest of the content.
+    return objects.write(HEADER, {"Root": catalogue_ref, "Info": info}, file_id=_file_id(doc_id))
+
+
+#: ``%PDF-1.7`` and the comment of four bytes above 127 that marks the file binary (PDF/A).
+HEADER = b"%PDF-1.7\n%\xbf\xf7\xa2\xfe\n"
 
 
 def _creation_time(created: datetime | None) -> datetime:
@@ -154,16 +160,20 @@ class _TextSetting:
     """The document's font, its resource, and the face set_text lays lines out with (looked
     up once: :func:`pages.fonts.cjk_face` resolves the font's path on every call)."""
 
-    def __init__(self, font: PdfFont, pdf: pikepdf.Pdf) -> None:
+    def __init__(self, font: PdfFont, objects: ObjectSink) -> None:
         self.font = font
-        self.resource = font.dictionary(pdf)
+        self.resource = font.objects(objects)
         self.face: FontFace = cjk_face()
 
 
-def _page(pdf: pikepdf.Pdf, page: Page, text: _TextSetting | None, pictures: _Pictures) -> Dictionary:
+_TRANSPARENCY = {"Type": Name("Group"), "S": Name("Transparency"), "CS": Name("DeviceRGB")}
+
+
+def _page(objects: FileObjects, page: Page, text: _TextSetting | None, pictures: _Pictures,
+          parent: Ref) -> dict[str, object]:
     height = page.height_mm
     ops: list[str] = []
-    xobjects: dict[str, pikepdf.Object] = {}
+    xobjects: dict[str, object] = {}
     has_text = transparent = False
     for item in page.items:
         if isinstance(item, Text):
@@ -172,30 +182,28 @@ def _page(pdf: pikepdf.Pdf, page: Page, text: _TextSetting | None, pictures: _Pi
             has_text = True
             ops.append(_text(item, text, height))
         elif isinstance(item, Image | QrCode):
-            name, xobject = pictures.get(item)
+            name, xobject, masked = pictures.get(item)
             xobjects[name] = xobject
-            transparent = transparent or Name.SMask in xobject
+            transparent = transparent or masked
             ops.append(_picture(item, name, height))
         elif isinstance(item, Line):
             ops.append(_line(item, height))
         else:
             ops.append(_rect(item, height))
-    resources = Dictionary()
+    resources: dict[str, object] = {}
     if has_text:
-        resources.Font = Dictionary({FONT_RESOURCE: text.resource})
+        resources["Font"] = {FONT_RESOURCE.removeprefix("/"): text.resource}
     if xobjects:
-        resources.XObject = Dictionary(xobjects)
-    content = zlib.compress("\n".join(ops).encode("ascii"))
-    page_dict = Dictionary(
-        Type=Name.Page, MediaBox=Array([0, 0, _real(page.width_mm * PT_PER_MM), _real(height * PT_PER_MM)]),
-        Resources=resources, Contents=pdf.make_stream(content, Filter=Name.FlateDecode))
+        resources["XObject"] = {name.removeprefix("/"): xobject for name, xobject in xobjects.items()}
+    ops_bytes = zlib.compress("\n".join(ops).encode("ascii"))
+    content = objects.indirect(Stream({"Filter": Name("FlateDecode")}, ops_bytes))
+    page_dict: dict[str, object] = {
+        "Type": Name("Page"), "Parent": parent,
+        "MediaBox": [0, 0, Raw(_n(page.width_mm * PT_PER_MM).encode()), Raw(_n(height * PT_PER_MM).encode())],
+        "Resources": resources, "Contents": content}
     if transparent:
-        page_dict.Group = Dictionary(Type=Name.Group, S=Name.Transparency, CS=Name.DeviceRGB)
+        page_dict["Group"] = _TRANSPARENCY
     return page_dict
-
-
-def _real(value: float) -> pikepdf.Object:
-    return pikepdf.Object.parse(_n(value).encode())
 
 
 def _text(item: Text, text: _TextSetting, page_height: float) -> str:
@@ -304,57 +312,62 @@ def _decoded(image) -> Raster:
 def qr_raster(payload: str) -> Raster:
     """``payload``'s QR code, quiet zone included, one pixel per module, as a stencil mask
     (0 = dark = painted)."""
-    matrix = qr_matrix(payload)
-    side = len(matrix)
+    symbol = qr_symbol(payload)
+    side = symbol.side
     row_bytes = (side + 7) // 8
-    pad = row_bytes * 8 - side  # the last byte's spare bits: white
-    rows = []
-    for row in matrix:
-        bits = 0
-        for dark in row:
-            bits = bits << 1 | (not dark)
-        rows.append((bits << pad | ((1 << pad) - 1)).to_bytes(row_bytes, "big"))
-    data = zlib.compress(b"".join(rows), IMAGE_COMPRESSION)
+    pad = "1" * (row_bytes * 8 - side)  # the last byte's spare bits: white
+    light = symbol.text.translate(_LIGHT_ONES)
+    rows = b"".join(int(light[i:i + side] + pad, 2).to_bytes(row_bytes, "big")
+                    for i in range(0, side * side, side))
+    data = zlib.compress(rows, IMAGE_COMPRESSION)
     return Raster(side, side, "", 1, data, "/FlateDecode", stencil=True)
 
 
-def _stream(pdf: pikepdf.Pdf, image: Raster) -> pikepdf.Stream:
-    entries = Dictionary(Type=Name.XObject, Subtype=Name.Image, Width=image.width, Height=image.height,
-                         BitsPerComponent=image.bits, Filter=Name(image.filter), Interpolate=False)
+_LIGHT_ONES = str.maketrans("01", "10")
+
+
+def image_stream(objects: ObjectSink, image: Raster) -> Stream:
+    """The image XObject of ``image`` (its /SMask put into ``objects``), drawn in the unit
+    square: what a page or a signature appearance places with ``w 0 0 h x y cm /Name Do``."""
+    entries: dict[str, object] = {
+        "Type": Name("XObject"), "Subtype": Name("Image"), "Width": image.width, "Height": image.height,
+        "BitsPerComponent": image.bits, "Filter": Name(image.filter.removeprefix("/")), "Interpolate": False}
     if image.stencil:
-        entries.ImageMask = True
+        entries["ImageMask"] = True
     else:
-        entries.ColorSpace = Name(image.color_space)
+        entries["ColorSpace"] = Name(image.color_space.removeprefix("/"))
     if image.smask is not None:
-        entries.SMask = _stream(pdf, image.smask)
-    return pdf.make_stream(image.data, entries)
+        entries["SMask"] = objects.indirect(image_stream(objects, image.smask))
+    return Stream(entries, image.data)
 
 
 def image_xobject(pdf: pikepdf.Pdf, data: bytes, fmt: str) -> pikepdf.Stream:
-    """An image XObject in ``pdf`` for a PNG or JPEG file (alpha as /SMask), drawn in the unit
-    square: what a page or a signature appearance places with ``w 0 0 h x y cm /Name Do``."""
+    """An image XObject in ``pdf`` for a PNG or JPEG file (alpha as /SMask): see :func:`image_stream`."""
     if fmt not in ("png", "jpeg"):
         raise PageModelError(f"images are 'png' or 'jpeg', not {fmt!r}")
-    return _stream(pdf, raster(data, fmt))
+    sink = PikepdfObjects(pdf)
+    return sink.indirect(image_stream(sink, raster(data, fmt)))
 
 
 def qr_xobject(pdf: pikepdf.Pdf, payload: str) -> pikepdf.Stream:
     """The QR code of ``payload`` (level M, quiet zone inside) as a stencil mask in ``pdf``: it
     paints the dark modules in the current fill colour; paint the square white first."""
-    return _stream(pdf, qr_raster(payload))
+    sink = PikepdfObjects(pdf)
+    return sink.indirect(image_stream(sink, qr_raster(payload)))
 
 
 class _Pictures:
     """The document's image XObjects, one per distinct picture, named /Im1, /Im2, ..."""
 
-    def __init__(self, pdf: pikepdf.Pdf) -> None:
-        self.pdf = pdf
-        self.made: dict[tuple[str, bytes | str], tuple[str, pikepdf.Stream]] = {}
+    def __init__(self, objects: ObjectSink) -> None:
+        self.objects = objects
+        self.made: dict[tuple[str, bytes | str], tuple[str, object, bool]] = {}
 
-    def get(self, item: Image | QrCode) -> tuple[str, pikepdf.Stream]:
+    def get(self, item: Image | QrCode) -> tuple[str, object, bool]:
+        """The picture's resource name, its XObject and whether it has a soft mask."""
         key = ("qr", item.payload) if isinstance(item, QrCode) else (item.format, item.data)
         if key not in self.made:
-            xobject = (qr_xobject(self.pdf, item.payload) if isinstance(item, QrCode)
-                       else image_xobject(self.pdf, item.data, item.format))
-            self.made[key] = (f"/Im{len(self.made) + 1}", xobject)
+            image = qr_raster(item.payload) if isinstance(item, QrCode) else raster(item.data, item.format)
+            xobject = self.objects.indirect(image_stream(self.objects, image))
+            self.made[key] = (f"/Im{len(self.made) + 1}", xobject, image.smask is not None)
         return self.made[key]
