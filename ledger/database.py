@@ -79,6 +79,13 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.close()
 
 
+#: A SQLite file's connection pool: room for every thread of a server's thread pool (anyio's 40)
+#: and its event loop at once, so nobody waits for a connection — the public service reads the
+#: register in its event loop (verify_api.app), where a wait would stop every request. A SQLite
+#: connection is a file handle; the 10 kept open cost nothing.
+SQLITE_FILE_POOL = {"pool_size": 10, "max_overflow": 54}
+
+
 class Database:
     """An engine and a session factory for one database URL."""
 
@@ -86,10 +93,12 @@ class Database:
         self.url = normalise_url(url)
         u = make_url(self.url)
         self.dialect = u.get_backend_name()
+        pool: dict[str, int] = {}
         if self.dialect == "sqlite" and u.database not in (None, "", ":memory:"):
             Path(u.database).parent.mkdir(parents=True, exist_ok=True)
+            pool = SQLITE_FILE_POOL
         self.engine: Engine = create_engine(self.url, echo=echo, connect_args=connect_args or {},
-                                            pool_pre_ping=self.dialect != "sqlite")
+                                            pool_pre_ping=self.dialect != "sqlite", **pool)
         if self.dialect == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)

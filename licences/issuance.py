@@ -54,6 +54,7 @@ from .lifecycle import (
     LicenceExists,
     LicenceLibrary,
     LicenceRequestError,
+    Taken,
     checked_reason,
     china_date,
     effective_status,
@@ -80,6 +81,18 @@ class IssuedLicence:
     def previous_identifier(self) -> str | None:
         previous = self.metadata.previous_identifier
         return previous.text if previous else None
+
+
+@dataclass(frozen=True)
+class _Valid:
+    """A new licence's data valid for its type and issuer, with the seal to issue it under."""
+
+    licence_type: LicenceType
+    identity: SigningIdentity
+    department: str
+    today: date
+    number: str
+    conversion: bool  # a legacy licence converted (it has a source record ID)
 
 
 @dataclass(frozen=True)
@@ -165,11 +178,14 @@ class LicenceDesk:
         it is signed ("electronically issued on"). Without ``source_id`` the issue date is
         today and a stated 发证日期 must be today."""
         now = now or datetime.now(UTC).replace(microsecond=0)
-        checked = self._check_new(type_code, data, issuer_code, source_id, now, ask_library=True)
+        valid = self._valid(type_code, data, issuer_code, source_id, now)
+        taken = self.library.taken(type_code, issuer_code, numbers=[valid.number],
+                                   source_ids=[source_id] if source_id is not None else [], now=now)
+        checked = self._checked(valid, data, issuer_code, source_id, taken)
         identifier = self.library.allocate_identifier(type_code, issuer_code)
         metadata, ofd, pdf, qr, nonce = self._make_checked(checked, data, identifier, issuer_code, now)
         record = self.library.record_issued(metadata, data, ofd=ofd, pdf=pdf, source_id=source_id,
-                                            qr_nonce=nonce)
+                                            qr_nonce=nonce, qr_payload=qr)
         return IssuedLicence(record, metadata, ofd, pdf, qr)
 
     def issue_group(self, type_code: str, records: Sequence[tuple[str, Mapping[str, Any]]], *,
@@ -186,17 +202,25 @@ class LicenceDesk:
         The library is not asked first whether a source ID is converted already (the caller
         asked once for the chunk); should it be, the record's licence number is taken (by
         itself) or, failing that, the unique source ID refuses the row: LicenceExists either way.
+        Which licence numbers are taken is asked once for the group's valid records.
         """
         now = now or datetime.now(UTC).replace(microsecond=0)
         results: list[IssuedLicence | BaseException | None] = [None] * len(records)
-        checked = []
+        valid = []
         for index, (source_id, data) in enumerate(records):
             try:
-                check = self._check_new(type_code, data, issuer_code, source_id, now, ask_library=False)
+                passed = self._valid(type_code, data, issuer_code, source_id, now)
+                valid.append((index, source_id, data, passed))
             except faults as exc:
                 results[index] = exc
-                continue
-            checked.append((index, source_id, data, check))
+        taken = self.library.taken(type_code, issuer_code, numbers=[v.number for *_, v in valid], now=now)
+        checked = []
+        for index, source_id, data, passed in valid:
+            try:
+                checked.append((index, source_id, data, self._checked(passed, data, issuer_code, source_id,
+                                                                      taken)))
+            except faults as exc:
+                results[index] = exc
         made = []
         if checked:
             serials = self.library.allocate_serials(issuer_code, type_code, len(checked))
@@ -208,8 +232,8 @@ class LicenceDesk:
                 except faults as exc:  # its serial is a gap, as for a failed single issuance
                     results[index] = exc
         outcomes = self.library.record_issued_group([
-            IssuedDocuments(metadata, data, ofd, pdf, source_id, nonce)
-            for _, source_id, data, (metadata, ofd, pdf, _qr, nonce) in made]) if made else []
+            IssuedDocuments(metadata, data, ofd, pdf, source_id, nonce, qr)
+            for _, source_id, data, (metadata, ofd, pdf, qr, nonce) in made]) if made else []
         for (index, _, _, (metadata, ofd, pdf, qr, _nonce)), outcome in zip(made, outcomes, strict=True):
             results[index] = IssuedLicence(outcome, metadata, ofd, pdf, qr) \
                 if isinstance(outcome, LicenceRecord) else outcome
@@ -218,28 +242,35 @@ class LicenceDesk:
             raise AssertionError("internal error: a record of the group has no outcome")
         return settled
 
-    def _check_new(self, type_code: str, data: Mapping[str, Any], issuer_code: str, source_id: str | None,
-                   now: datetime, *, ask_library: bool) -> _Checked:
-        """Everything a new licence must pass before a serial or a signature is spent."""
+    def _valid(self, type_code: str, data: Mapping[str, Any], issuer_code: str, source_id: str | None,
+               now: datetime) -> _Valid:
+        """The checks of a new licence that need no registry: the type, the issuer, a usable seal
+        and the data against the type's rules (every field error at once)."""
         licence_type = self.catalogue.get(type_code)
         licence_type.check_issuer(issuer_code)
         today = china_date(now)
-        conversion = source_id is not None
         # The seal first: its department is the issuing authority the data may print.
         identity, department = self.licence_seal(issuer_code, now)
-        licence_type.validate(data, today, conversion=conversion, issuer_name=department)
-        if source_id is not None and ask_library:  # converted already: said before the number it holds
-            existing = self.library.find_by_source(issuer_code, type_code, source_id)
-            if existing is not None:
-                raise LicenceExists("source_id", source_id, existing.identifier)
-        self._check_number_free(licence_type, data, now, replacing=None)
-        issued_on = licence_type.issue_date(data, today, conversion=conversion)
+        licence_type.validate(data, today, conversion=source_id is not None, issuer_name=department)
+        return _Valid(licence_type, identity, department, today, licence_type.licence_number_of(data),
+                      source_id is not None)
+
+    def _checked(self, valid: _Valid, data: Mapping[str, Any], issuer_code: str, source_id: str | None,
+                 taken: Taken) -> _Checked:
+        """Everything else a new licence must pass before a serial or a signature is spent, with
+        what the library said is ``taken``: its source record not converted yet (when the library
+        was asked about ``source_id``), its licence number free, its dates and metadata sound."""
+        licence_type, today = valid.licence_type, valid.today
+        if source_id is not None and source_id in taken.converted:  # said before the number it holds
+            raise LicenceExists("source_id", source_id, taken.converted[source_id])
+        self._check_number_free(valid.number, taken, replacing=None)
+        issued_on = licence_type.issue_date(data, today, conversion=valid.conversion)
         valid_until = licence_type.valid_until(data, issued_on)
         # The metadata's own rules are checked on a stand-in identifier first: a refusal must
         # not spend a serial or a signature.
-        self._metadata(licence_type, data, LicenceIdentifier(type_code, issuer_code, 1), department,
-                       issuer_code, issued_on, valid_until)
-        return _Checked(licence_type, identity, department, issued_on, valid_until)
+        self._metadata(licence_type, data, LicenceIdentifier(licence_type.code, issuer_code, 1),
+                       valid.department, issuer_code, issued_on, valid_until)
+        return _Checked(licence_type, valid.identity, valid.department, issued_on, valid_until)
 
     def _make_checked(self, checked: _Checked, data: Mapping[str, Any], identifier: LicenceIdentifier,
                       issuer_code: str, now: datetime) -> tuple[LicenceMetadata, bytes, bytes, str, str]:
@@ -284,14 +315,16 @@ class LicenceDesk:
             data = licence_type.without_carried_dates(data, old.data)
         identity, department = self.licence_seal(issuer_code, now)
         self._validate_version(licence_type, old, data, today, department)
-        self._check_number_free(licence_type, data, now, replacing=old.identifier)
+        number = licence_type.licence_number_of(data)
+        self._check_number_free(number, self.library.taken(licence_type.code, issuer_code, numbers=[number],
+                                                           now=now), replacing=old.identifier)
         valid_until = licence_type.valid_until(data, today)
         self._metadata(licence_type, data, new_identifier, department, issuer_code, today, valid_until,
                        previous=old.identifier)
         metadata, ofd, pdf, qr, nonce = self._make(licence_type, data, new_identifier, identity, department,
                                                    issuer_code, now, today, valid_until, old.identifier)
         record = getattr(self.library, act)(old.identifier, metadata, data, ofd=ofd, pdf=pdf, reason=reason,
-                                            qr_nonce=nonce)
+                                            qr_nonce=nonce, qr_payload=qr)
         return IssuedLicence(record, metadata, ofd, pdf, qr)
 
     @staticmethod
@@ -319,14 +352,14 @@ class LicenceDesk:
         if errors:
             raise LicenceDataError(sorted(errors, key=lambda e: (e.path, e.validator)))
 
-    def _check_number_free(self, licence_type: LicenceType, data: Mapping[str, Any], now: datetime,
-                           replacing: str | None) -> None:
-        """LicenceExists unless no live licence of the type has the data's licence number (but
-        the one being replaced), checked before a serial or a signature is spent."""
-        number = licence_type.licence_number_of(data)
-        holder = self.library.live_licence(licence_type.code, number, now)
-        if holder is not None and holder.identifier != replacing:
-            raise LicenceExists("licence_number", number, holder.identifier)
+    @staticmethod
+    def _check_number_free(number: str, taken: Taken, replacing: str | None) -> None:
+        """LicenceExists unless no live licence of the type has the licence number (but the one
+        being replaced), as the library said in ``taken``; checked before a serial or a
+        signature is spent."""
+        holder = taken.holders.get(number)
+        if holder is not None and holder != replacing:
+            raise LicenceExists("licence_number", number, holder)
 
     def _make(self, licence_type: LicenceType, data: Mapping[str, Any], identifier: LicenceIdentifier,
               identity: SigningIdentity, department: str, issuer_code: str, now: datetime, issued_on: date,

@@ -9,6 +9,7 @@ units, numbers as ECMAScript prints them, strings with the minimal escapes.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -31,8 +32,17 @@ def canonical_json(value: Any) -> bytes:
 _ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
+_ESCAPED = re.compile(r'["\\\x00-\x1f]')
+
+
+def _escape(match: re.Match[str]) -> str:
+    c = match.group()
+    return _ESCAPES.get(c) or f"\\u{ord(c):04x}"
+
+
 def _string(text: str) -> str:
-    return '"' + "".join(_ESCAPES.get(c) or (f"\\u{ord(c):04x}" if c < " " else c) for c in text) + '"'
+    """The minimal escapes of RFC 8785 §3.2.2.2: quote, backslash and the C0 controls only."""
+    return '"' + _ESCAPED.sub(_escape, text) + '"'
 
 
 def _canonical(value: Any, out: list[str], where: str, depth: int) -> None:

@@ -37,13 +37,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from ledger.audit import AuditLog
 from ledger.database import Database
@@ -82,7 +82,7 @@ from .storage import DocumentStore
 __all__ = [
     "CHINA_TIME", "FINAL", "LIVE", "MAX_PAGE_SIZE", "MAX_REASON_CHARS", "MAX_SOURCE_ID_CHARS", "QR_NONCE",
     "SUPERSEDED", "TRANSITIONS", "LicenceError", "LicenceExists", "LicenceLibrary", "LicenceNotFound",
-    "LicenceRequestError", "LicenceStateError", "checked_reason", "china_date", "china_today",
+    "LicenceRequestError", "LicenceStateError", "Taken", "checked_reason", "china_date", "china_today",
     "effective_status", "expiry_instant", "next_status", "parse_status",
 ]
 
@@ -91,6 +91,21 @@ MAX_SOURCE_ID_CHARS = 200
 #: The QR nonce as recorded: hex of 16 random bytes, lower case.
 QR_NONCE = re.compile(r"[0-9a-f]{32}")
 _DOCUMENT_MAGIC = {"ofd": (b"PK\x03\x04", "an OFD package (a zip file)"), "pdf": (b"%PDF-", "a PDF file")}
+
+_LICENCE, _EVENT = LicenceRecord.__table__, LicenceEvent.__table__
+#: The licence table's column for each attribute of LicenceRecord (``licence_metadata`` is
+#: the column ``metadata``): new rows are written with SQLAlchemy Core, not the ORM.
+_COLUMN_OF = {attribute.key: attribute.columns[0].key for attribute in LicenceRecord.__mapper__.column_attrs}
+# The statements of recording and of :meth:`LicenceLibrary.taken`, built once: building and
+# caching a statement anew costs more than running it.
+_INSERT_LICENCE, _INSERT_EVENTS = insert(_LICENCE), insert(_EVENT)
+_HOLDERS = (select(_LICENCE.c.id, _LICENCE.c.status, _LICENCE.c.valid_until)
+            .where(_LICENCE.c.live_key.in_(bindparam("keys", expanding=True))).with_for_update())
+_LIVE_KEYS = (select(_LICENCE.c.live_key, _LICENCE.c.identifier, _LICENCE.c.status, _LICENCE.c.valid_until)
+              .where(_LICENCE.c.live_key.in_(bindparam("keys", expanding=True))))
+_CONVERTED = (select(_LICENCE.c.source_id, _LICENCE.c.identifier)
+              .where(_LICENCE.c.issuer_code == bindparam("issuer"), _LICENCE.c.type_code == bindparam("type"),
+                     _LICENCE.c.source_id.in_(bindparam("ids", expanding=True))))
 
 
 class IssuedDocuments(NamedTuple):
@@ -102,6 +117,49 @@ class IssuedDocuments(NamedTuple):
     pdf: bytes
     source_id: str | None = None
     qr_nonce: str | None = None
+    qr_payload: str | None = None  # the QR code's text, kept for annotated copies (revision 0012)
+
+
+class Taken(NamedTuple):
+    """What :meth:`LicenceLibrary.taken` found: licence numbers held and source records converted."""
+
+    #: licence number -> identifier of the live licence (valid or suspended) that holds it
+    holders: dict[str, str]
+    #: source record ID -> identifier of the licence converted from it
+    converted: dict[str, str]
+
+
+class _NewRow(NamedTuple):
+    """A licence version about to be recorded, checked: what :meth:`LicenceLibrary._insert` writes."""
+
+    metadata: LicenceMetadata
+    data: Mapping[str, Any]
+    ofd_sm3: str
+    pdf_sm3: str
+    source_id: str | None
+    qr_nonce: str | None
+    reason: str | None = None
+    details: Mapping[str, Any] = {}
+    qr_payload: str | None = None
+
+
+class _Event(NamedTuple):
+    """One act to record as a ``licence_event`` row and its audit entry (:meth:`LicenceLibrary._log`)."""
+
+    licence_id: int
+    identifier: str
+    act: str
+    previous: str | None
+    status: str
+    at: datetime
+    reason: str | None
+    details: Mapping[str, Any]
+
+
+def _parts(values: Sequence[str], size: int = 500) -> Iterator[Sequence[str]]:
+    """``values`` in slices small enough for one IN list on any database."""
+    for start in range(0, len(values), size):
+        yield values[start:start + size]
 
 
 def _identifier(value: str | LicenceIdentifier) -> str:
@@ -180,9 +238,40 @@ class LicenceLibrary(LicenceLookups):
         serial = self.allocate_serials(issuer_code, type_code).start  # checks the codes first
         return LicenceIdentifier(type_code, issuer_code, serial, 1)
 
+    # ---- before issuing ----------------------------------------------------------------------
+    def taken(self, type_code: str, issuer_code: str, *, numbers: Iterable[str] = (),
+              source_ids: Iterable[str] = (), now: datetime | None = None) -> Taken:
+        """Which of ``numbers`` a live licence of ``type_code`` holds at ``now`` (whoever issued
+        it: see "One live licence per licence number"), and which of ``source_ids`` ``issuer_code``
+        has converted into a licence of ``type_code`` already.
+
+        What issuing asks before it spends a serial or a signature — for one licence or a whole
+        group of a bulk conversion — in one transaction with one query per kind asked about,
+        instead of one transaction per question. A holder expired by the clock holds nothing.
+        The database's unique rules stay the last word when the row is recorded.
+        """
+        now = _aware(now, "time") or _now()
+        keys = {live_key(type_code, number): number for number in numbers}
+        wanted = sorted(set(source_ids))
+        holders: dict[str, str] = {}
+        converted: dict[str, str] = {}
+        if not keys and not wanted:
+            return Taken(holders, converted)
+        with self.db.transaction() as s:
+            connection = s.connection()
+            for part in _parts(sorted(keys)):
+                for key, identifier, status, valid_until in connection.execute(_LIVE_KEYS, {"keys": part}):
+                    if effective_status(status, valid_until, now) in LIVE:
+                        holders[keys[key]] = identifier
+            for part in _parts(wanted):
+                converted.update(connection.execute(
+                    _CONVERTED, {"issuer": issuer_code, "type": type_code, "ids": part}).all())
+        return Taken(holders, converted)
+
     # ---- recording issued licences ---------------------------------------------------------
     def record_issued(self, metadata: LicenceMetadata, data: Mapping[str, Any], *, ofd: bytes, pdf: bytes,
-                      source_id: str | None = None, qr_nonce: str | None = None) -> LicenceRecord:
+                      source_id: str | None = None, qr_nonce: str | None = None,
+                      qr_payload: str | None = None) -> LicenceRecord:
         """Store the signed documents, then the licence row (status 01) with its event and audit.
 
         The documents are written first: a row is never without them. Should the row then
@@ -202,8 +291,8 @@ class LicenceLibrary(LicenceLookups):
         ofd_sm3, pdf_sm3 = self._store(ofd, pdf)
         try:
             with self.db.transaction() as s:
-                return self._insert(s, metadata, data, ofd_sm3, pdf_sm3, source_id, _now(), None, {},
-                                    qr_nonce)
+                return self._insert(s, [_NewRow(metadata, data, ofd_sm3, pdf_sm3, source_id, qr_nonce,
+                                                qr_payload=qr_payload)], _now())[0]
         except IntegrityError:
             raise self._conflict(metadata, source_id) from None
 
@@ -212,10 +301,11 @@ class LicenceLibrary(LicenceLookups):
 
         All documents are stored and made durable together (:meth:`DocumentStore.put_many`),
         then every row goes into one transaction — one commit for the group instead of one per
-        licence. An item the library refuses by itself (bad metadata or source ID) is that
-        item's outcome; should the transaction fail on a unique rule (a licence number or
-        source ID taken meanwhile, also by another item of the group), the group is recorded
-        one by one with :meth:`record_issued`, so each item gets its own LicenceExists or row.
+        licence, the rows written with SQLAlchemy Core and the events in one statement. An item the
+        library refuses by itself (bad metadata or source ID) is that item's outcome; should the
+        transaction fail on a unique rule (a licence number or source ID taken meanwhile, also by
+        another item of the group), the group is recorded one by one with :meth:`record_issued`,
+        so each item gets its own LicenceExists or row.
         The rule of :meth:`record_issued` holds for each: no row without its documents.
         """
         outcomes: list[LicenceRecord | LicenceError | None] = [None] * len(items)
@@ -231,19 +321,22 @@ class LicenceLibrary(LicenceLookups):
                 outcomes[index] = exc
                 continue
             ready.append((index, item, source_id, nonce))
+        if not ready:
+            return [o for o in outcomes if o is not None]
         digests = self.store.put_many([d for _, item, _, _ in ready for d in (item.ofd, item.pdf)])
+        rows = [_NewRow(item.metadata, item.data, digests[2 * n], digests[2 * n + 1], source_id, nonce,
+                        qr_payload=item.qr_payload) for n, (_, item, source_id, nonce) in enumerate(ready)]
         try:
             with self.db.transaction() as s:
-                now = _now()
-                for n, (index, item, source_id, nonce) in enumerate(ready):
-                    ofd_sm3, pdf_sm3 = digests[2 * n], digests[2 * n + 1]
-                    outcomes[index] = self._insert(s, item.metadata, item.data, ofd_sm3, pdf_sm3, source_id,
-                                                   now, None, {}, nonce)
+                records = self._insert(s, rows, _now())
+            for (index, *_), record in zip(ready, records, strict=True):
+                outcomes[index] = record
         except IntegrityError:
             for index, item, source_id, nonce in ready:
                 try:
                     outcomes[index] = self.record_issued(item.metadata, item.data, ofd=item.ofd, pdf=item.pdf,
-                                                         source_id=source_id, qr_nonce=nonce)
+                                                         source_id=source_id, qr_nonce=nonce,
+                                                         qr_payload=item.qr_payload)
                 except LicenceError as exc:
                     outcomes[index] = exc
         settled = [o for o in outcomes if o is not None]
@@ -253,17 +346,17 @@ class LicenceLibrary(LicenceLookups):
 
     def change(self, identifier: str | LicenceIdentifier, metadata: LicenceMetadata,
                data: Mapping[str, Any], *, ofd: bytes, pdf: bytes, reason: str,
-               qr_nonce: str | None = None) -> LicenceRecord:
+               qr_nonce: str | None = None, qr_payload: str | None = None) -> LicenceRecord:
         """Record the changed licence (the next version) and supersede ``identifier`` (from 01)."""
         return self._supersede("change", identifier, metadata, data, ofd, pdf,
-                               _reason(reason, required=True), _nonce(qr_nonce))
+                               _reason(reason, required=True), _nonce(qr_nonce), qr_payload)
 
     def renew(self, identifier: str | LicenceIdentifier, metadata: LicenceMetadata,
               data: Mapping[str, Any], *, ofd: bytes, pdf: bytes, reason: str | None = None,
-              qr_nonce: str | None = None) -> LicenceRecord:
+              qr_nonce: str | None = None, qr_payload: str | None = None) -> LicenceRecord:
         """Record the renewed licence (the next version) and supersede ``identifier`` (from 01 or 05)."""
         return self._supersede("renew", identifier, metadata, data, ofd, pdf, _reason(reason, required=False),
-                               _nonce(qr_nonce))
+                               _nonce(qr_nonce), qr_payload)
 
     # ---- the acts --------------------------------------------------------------------------
     def suspend(self, identifier: str | LicenceIdentifier, reason: str) -> LicenceRecord:
@@ -335,8 +428,10 @@ class LicenceLibrary(LicenceLookups):
             raise LicenceRequestError(f"the licence data cannot be stored as JSON: {exc}") from None
 
     def _store(self, ofd: bytes, pdf: bytes) -> tuple[str, str]:
+        """Both documents stored and durable together (one sync pass for the pair)."""
         self._store_check(ofd, pdf)
-        return self.store.put(ofd), self.store.put(pdf)
+        ofd_sm3, pdf_sm3 = self.store.put_many([ofd, pdf])
+        return ofd_sm3, pdf_sm3
 
     @staticmethod
     def _store_check(ofd: bytes, pdf: bytes) -> None:
@@ -345,34 +440,59 @@ class LicenceLibrary(LicenceLookups):
             if not isinstance(document, bytes) or not document.startswith(magic):
                 raise LicenceRequestError(f"the {kind} document must be the bytes of {what}")
 
-    def _insert(self, s: Session, metadata: LicenceMetadata, data: Mapping[str, Any], ofd_sm3: str,
-                pdf_sm3: str, source_id: str | None, now: datetime, reason: str | None,
-                details: dict[str, Any], qr_nonce: str | None) -> LicenceRecord:
-        ident = metadata.identifier
-        previous = metadata.previous_identifier.text if metadata.previous_identifier else None
-        key = live_key(ident.type_code, metadata.licence_number)
-        self._release_expired(s, key, now)
-        record = LicenceRecord(
+    def _insert(self, s: Session, rows: Sequence[_NewRow], now: datetime) -> list[LicenceRecord]:
+        """Insert new licence versions (status 01) with their events and audit entries; the rows
+        as LicenceRecord objects, detached as a query would give them after the transaction.
+
+        SQLAlchemy Core, not the ORM: no unit of work and no flush per object. Each row is one
+        INSERT whose id comes back with it (SQLite executes a multi-row INSERT … RETURNING row by
+        row anyway, to keep the ids in order), the events of all rows one executemany; the audit
+        entries follow in the rows' order. A unique rule broken by any row (by another
+        transaction or by a row of the same group) is the caller's IntegrityError, and the
+        transaction records nothing."""
+        self._release_expired(s, [live_key(r.metadata.identifier.type_code, r.metadata.licence_number)
+                                  for r in rows], now)
+        connection = s.connection()
+        records = []
+        for row in rows:
+            values = self._attributes(row, now)
+            # qr_payload None is left out: a schema before revision 0012 takes the row as before
+            licence_id = connection.execute(_INSERT_LICENCE, {_COLUMN_OF[k]: v for k, v in values.items()
+                                                              if v is not None or k != "qr_payload"}
+                                            ).inserted_primary_key[0]
+            record = LicenceRecord(id=licence_id, superseded_by=None, **values)
+            make_transient_to_detached(record)  # as loaded: nothing left to flush or refresh
+            records.append(record)
+        # The audit log is kept for ever and cannot be edited: it names the licence and its
+        # documents, never the holder (their data is in the licence row, which can be corrected).
+        self._log(s, [_Event(record.id, record.identifier, "issue", None, record.status, now, row.reason, {
+            "type_code": record.type_code, "issuer_code": record.issuer_code, "serial": record.serial,
+            "version": record.version, "ofd_sm3": row.ofd_sm3, "pdf_sm3": row.pdf_sm3,
+            "source_id": row.source_id, "previous": record.previous_identifier, **row.details})
+            for record, row in zip(records, rows, strict=True)])
+        return records
+
+    @staticmethod
+    def _attributes(row: _NewRow, now: datetime) -> dict[str, Any]:
+        """The new licence row's values, by LicenceRecord attribute."""
+        metadata, ident = row.metadata, row.metadata.identifier
+        return dict(
             identifier=ident.text, type_code=ident.type_code, issuer_code=ident.issuer_code,
             serial=ident.serial, version=ident.version, licence_number=metadata.licence_number,
             holder_name=metadata.holder_name, holder_code=metadata.holder_code, status=S.VALID.value,
-            status_changed_at=now, status_reason=reason, valid_from=metadata.valid_from,
-            valid_until=metadata.valid_until, licence_metadata=metadata.as_dict(), data=dict(data),
-            ofd_sm3=ofd_sm3, pdf_sm3=pdf_sm3, previous_identifier=previous, source_id=source_id,
-            created_at=now, qr_nonce=qr_nonce, live_key=key)
-        s.add(record)
-        s.flush()
-        # The audit log is kept for ever and cannot be edited: it names the licence and its
-        # documents, never the holder (their data is in the licence row, which can be corrected).
-        self._log(s, record, "issue", None, now, reason, {
-            "type_code": ident.type_code, "issuer_code": ident.issuer_code, "serial": ident.serial,
-            "version": ident.version, "ofd_sm3": ofd_sm3, "pdf_sm3": pdf_sm3, "source_id": source_id,
-            "previous": previous, **details})
-        return record
+            status_changed_at=now, status_reason=row.reason, valid_from=metadata.valid_from,
+            valid_until=metadata.valid_until, licence_metadata=metadata.as_dict(), data=dict(row.data),
+            ofd_sm3=row.ofd_sm3, pdf_sm3=row.pdf_sm3,
+            previous_identifier=metadata.previous_identifier.text if metadata.previous_identifier else None,
+            source_id=row.source_id, created_at=now, qr_nonce=row.qr_nonce, qr_payload=row.qr_payload,
+            live_key=live_key(ident.type_code, metadata.licence_number))
 
-    def _release_expired(self, s: Session, key: str, now: datetime) -> None:
-        """Record as expired the holder of ``key`` if the clock has expired it, so that its
-        licence number is free for a new licence (a live holder keeps it: the insert fails).
+    def _release_expired(self, s: Session, keys: Sequence[str], now: datetime) -> None:
+        """Record as expired each holder of one of ``keys`` that the clock has expired, so that
+        its licence number is free for a new licence (a live holder keeps it: the insert fails).
+
+        One query for all the keys (usually it finds no holder at all); only an expired holder
+        is loaded whole, under its row lock, to be moved.
 
         Another transaction may have moved the holder since it was read (SQLite has no row
         locks: two issuances can both read the expired holder). Then losing the compare-and-set
@@ -380,10 +500,16 @@ class LicenceLibrary(LicenceLookups):
         to a new licence, in which case this insert's unique ``live_key`` fails and the caller
         hears LicenceExists for the licence number, not a state error about a licence it never
         named."""
-        holder = s.scalars(select(LicenceRecord).where(LicenceRecord.live_key == key)
-                           .with_for_update()).first()
-        if holder is not None and effective_status(holder.status, holder.valid_until, now) is S.EXPIRED:
-            self._move(s, holder, "expire", now, None, {}, lost_is_done=True)
+        holders = s.connection().execute(_HOLDERS, {"keys": sorted(set(keys))}).all()
+        for licence_id, status, valid_until in holders:
+            if effective_status(status, valid_until, now) is not S.EXPIRED:
+                continue
+            # Read again, whole and locked: until this transaction's first write SQLite reads
+            # outside it, so the holder may have been moved since the query above.
+            holder = s.get(LicenceRecord, licence_id, with_for_update=True, populate_existing=True)
+            if holder is not None and LicenceStatus(holder.status) in LIVE and \
+                    effective_status(holder.status, holder.valid_until, now) is S.EXPIRED:
+                self._move(s, holder, "expire", now, None, {}, lost_is_done=True)
 
     def _conflict(self, metadata: LicenceMetadata, source_id: str | None) -> LicenceError:
         """Which unique rule a failed insert broke, said so that the caller can act on it."""
@@ -406,7 +532,7 @@ class LicenceLibrary(LicenceLookups):
 
     def _supersede(self, act: str, identifier: str | LicenceIdentifier, metadata: LicenceMetadata,
                    data: Mapping[str, Any], ofd: bytes, pdf: bytes, reason: str | None,
-                   qr_nonce: str | None) -> LicenceRecord:
+                   qr_nonce: str | None, qr_payload: str | None = None) -> LicenceRecord:
         old = _identifier(identifier)
         self._check_new(metadata, data, expected_previous=old)
         expected = LicenceIdentifier.parse(old).next_version()
@@ -423,9 +549,9 @@ class LicenceLibrary(LicenceLookups):
                 record = self._load(s, old)
                 now = _now()
                 self._move(s, record, act, now, why, {"superseded_by": new}, superseded_by=new)
-                return self._insert(s, metadata, data, ofd_sm3, pdf_sm3, None, now,
-                                    f"{act} of {old}" + (f": {reason}" if reason else ""), {"act": act},
-                                    qr_nonce)
+                return self._insert(s, [_NewRow(metadata, data, ofd_sm3, pdf_sm3, None, qr_nonce,
+                                                f"{act} of {old}" + (f": {reason}" if reason else ""),
+                                                {"act": act}, qr_payload)], now)[0]
         except IntegrityError:
             raise self._conflict(metadata, None) from None
 
@@ -473,14 +599,17 @@ class LicenceLibrary(LicenceLookups):
                 return
             fresh = s.scalar(select(LicenceRecord.status).where(LicenceRecord.id == record.id))
             raise LicenceStateError(record.identifier, fresh or previous, act)
-        self._log(s, record, act, previous, now, reason, details)
+        self._log(s, [_Event(record.id, record.identifier, act, previous, target.value, now, reason,
+                             details)])
 
-    def _log(self, s: Session, record: LicenceRecord, act: str, previous: str | None, at: datetime,
-             reason: str | None, details: dict[str, Any]) -> None:
-        assert act == "issue" or act in TRANSITIONS
-        s.add(LicenceEvent(licence_id=record.id, from_status=previous, to_status=record.status, act=act,
-                           actor=self.actor, at=at, reason=reason))
-        s.flush()
-        self.audit.record(f"licence.{act}", actor=self.actor, subject=f"licence:{record.identifier}",
-                          details={"from": previous, "to": record.status, "reason": reason, **details},
-                          session=s)
+    def _log(self, s: Session, events: Sequence[_Event]) -> None:
+        """The ``licence_event`` rows of ``events`` (one INSERT), then their audit entries in order."""
+        for event in events:
+            assert event.act == "issue" or event.act in TRANSITIONS
+        s.connection().execute(_INSERT_EVENTS, [
+            {"licence_id": e.licence_id, "from_status": e.previous, "to_status": e.status, "act": e.act,
+             "actor": self.actor, "at": e.at, "reason": e.reason} for e in events])
+        for e in events:
+            self.audit.record(f"licence.{e.act}", actor=self.actor, subject=f"licence:{e.identifier}",
+                              details={"from": e.previous, "to": e.status, "reason": e.reason, **e.details},
+                              session=s)

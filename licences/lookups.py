@@ -12,7 +12,9 @@ import dataclasses
 import hmac
 from datetime import UTC, date, datetime
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, bindparam, or_, select
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.orm import make_transient_to_detached
 
 from ledger.database import Database
 
@@ -36,6 +38,14 @@ MAX_PAGE_SIZE = 500
 DOCUMENT_KINDS = ("ofd", "pdf")
 #: What an unknown licence's nonce is compared with: no recorded nonce (32 hex digits) equals it.
 _NO_NONCE = b"-" * 32
+
+
+_QR_NONCE = (select(LicenceRecord.id, LicenceRecord.qr_nonce)
+             .where(LicenceRecord.identifier == bindparam("identifier")))
+_ROW_BY_ID = select(LicenceRecord.__table__).where(LicenceRecord.__table__.c.id == bindparam("id"))
+#: (mapped attribute, column name) of every column of a licence row.
+_ROW_ATTRIBUTES = tuple((attribute.key, attribute.columns[0].name)
+                        for attribute in sa_inspect(LicenceRecord).column_attrs)
 
 
 def _now() -> datetime:
@@ -82,17 +92,22 @@ class LicenceLookups:
         except IdentifierError:
             key = None
         given = nonce_hex.strip().lower().encode("ascii", "replace") if isinstance(nonce_hex, str) else b""
-        found = None
-        if key is not None:
-            with self.db.transaction() as s:
-                found = s.execute(select(LicenceRecord.id, LicenceRecord.qr_nonce)
-                                  .where(LicenceRecord.identifier == key)).first()
-        row_id, recorded = found if found is not None else (None, None)
-        expected = recorded.encode("ascii") if recorded else _NO_NONCE
-        if not hmac.compare_digest(expected, given) or row_id is None or not recorded:
+        if key is None:
+            return None  # malformed: the register cannot hold it
+        # One read-only connection and SQLAlchemy Core, not two ORM sessions: this is the public
+        # QR page's one look-up, and the ORM's unit of work cost more than both statements.
+        with self.db.engine.connect() as conn:
+            found = conn.execute(_QR_NONCE, {"identifier": key}).first()
+            row_id, recorded = found if found is not None else (None, None)
+            expected = recorded.encode("ascii") if recorded else _NO_NONCE
+            if not hmac.compare_digest(expected, given) or row_id is None or not recorded:
+                return None
+            row = conn.execute(_ROW_BY_ID, {"id": row_id}).mappings().first()
+        if row is None:
             return None
-        with self.db.transaction() as s:
-            return s.get(LicenceRecord, row_id)
+        record = LicenceRecord(**{attribute: row[column] for attribute, column in _ROW_ATTRIBUTES})
+        make_transient_to_detached(record)  # the stored row, detached: never INSERTed again if added
+        return record
 
     def live_licence(self, type_code: str, licence_number: str, now: datetime | None = None
                      ) -> LicenceRecord | None:

@@ -20,10 +20,11 @@ licence number, however many issuances race (revision 0005).
 
 from __future__ import annotations
 
+import functools
 from datetime import date, datetime
-from typing import Any
+from typing import Any, ClassVar
 
-from sqlalchemy import JSON, BigInteger, Date, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Date, FetchedValue, ForeignKey, Integer, String, Text, bindparam
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -35,6 +36,9 @@ MAX_SERIAL_BLOCK = 100_000
 
 class LicenceRecord(Base):
     __tablename__ = "licence"
+    #: ``qr_payload`` (a FetchedValue: left out of an INSERT that does not set it) is not fetched
+    #: back after an insert either, so rows are still written on a schema before revision 0012.
+    __mapper_args__: ClassVar[dict[str, Any]] = {"eager_defaults": False}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     identifier: Mapped[str] = mapped_column(String(100), unique=True)
@@ -61,6 +65,11 @@ class LicenceRecord(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     #: Hex of the QR code's 16-byte random part (None for licences recorded before revision 0005).
     qr_nonce: Mapped[str | None] = mapped_column(String(32))
+    #: The text of the QR code printed on the documents, as the issuer signed it (revision 0012):
+    #: an annotated copy prints it again. None for licences recorded before. Deferred, and left
+    #: out of INSERTs that do not set it: only the copy reads it, and code that runs on a schema
+    #: before 0012 (the migration tests' down-and-up) still reads and writes rows.
+    qr_payload: Mapped[str | None] = mapped_column(Text, deferred=True, server_default=FetchedValue())
     #: ``<type code>/<licence number>`` while the licence is live (valid or suspended), else None;
     #: unique, so the database refuses a second live licence with one licence number.
     live_key: Mapped[str | None] = mapped_column(String(130), unique=True)
@@ -98,6 +107,21 @@ class SerialCounter(Base):
 _INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 
 
+@functools.cache
+def _advance(dialect: str):
+    """The one statement that reads and advances an issuer's counter, for ``dialect``: built
+    once (bound parameters ``issuer``, ``end`` and ``count``), not per allocation."""
+    insert = _INSERTS.get(dialect)
+    if insert is None:
+        raise DatabaseError(f"serial allocation supports SQLite and PostgreSQL, not {dialect}")
+    table = SerialCounter.__table__
+    return (insert(table)
+            .values(issuer_code=bindparam("issuer"), next_serial=bindparam("end"))
+            .on_conflict_do_update(index_elements=[table.c.issuer_code],
+                                   set_={"next_serial": table.c.next_serial + bindparam("count")})
+            .returning(table.c.next_serial))
+
+
 def allocate_serials(session: Session, issuer_code: str, count: int) -> range:
     """Reserve ``count`` consecutive serials (from 1 up) for ``issuer_code``, for any licence type.
 
@@ -108,17 +132,9 @@ def allocate_serials(session: Session, issuer_code: str, count: int) -> range:
     """
     if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_SERIAL_BLOCK:
         raise ValueError(f"count must be a whole number from 1 to {MAX_SERIAL_BLOCK}, not {count!r}")
-    dialect = session.get_bind().dialect.name
-    insert = _INSERTS.get(dialect)
-    if insert is None:
-        raise DatabaseError(f"serial allocation supports SQLite and PostgreSQL, not {dialect}")
-    table = SerialCounter.__table__
-    statement = (insert(table)
-                 .values(issuer_code=issuer_code, next_serial=1 + count)
-                 .on_conflict_do_update(index_elements=[table.c.issuer_code],
-                                        set_={"next_serial": table.c.next_serial + count})
-                 .returning(table.c.next_serial))
-    end = session.execute(statement).scalar_one()
+    statement = _advance(session.get_bind().dialect.name)
+    end = session.connection().execute(statement, {"issuer": issuer_code, "end": 1 + count,
+                                                   "count": count}).scalar_one()
     return range(end - count, end)
 
 

@@ -25,6 +25,7 @@ from ledger.audit import AuditLog
 from ledger.database import Base, Database, UtcDateTime
 
 from .reuse_clients import DepartmentClient, ReuseError, ReuseRequestError
+from .utc_text import iso_utc
 
 MAX_GRANT = timedelta(days=366)
 MIN_GRANT = timedelta(minutes=1)
@@ -63,12 +64,8 @@ class HolderGrant(Base):
     def as_dict(self, now: datetime, client_name: str | None = None) -> dict[str, Any]:
         return {"id": self.id, "client_id": self.client_id, "client_name": client_name,
                 "licence_identifier": self.identifier, "fields": self.fields, "purpose": self.purpose,
-                "granted_at": _iso(self.granted_at), "valid_until": _iso(self.valid_until),
-                "revoked_at": _iso(self.revoked_at) if self.revoked_at else None, "state": self.state(now)}
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+                "granted_at": iso_utc(self.granted_at), "valid_until": iso_utc(self.valid_until),
+                "revoked_at": iso_utc(self.revoked_at) if self.revoked_at else None, "state": self.state(now)}
 
 
 def normalise_purpose(purpose: object) -> str:
@@ -128,7 +125,7 @@ class GrantBook:
             self.audit.record("reuse.grant", actor=f"holder:{granted_by}", subject=f"reuse-grant:{row.id}",
                               details={"client_id": client.id, "licence": licence.identifier,
                                        "fields": chosen, "purpose": purpose,
-                                       "valid_until": _iso(row.valid_until)}, session=s)
+                                       "valid_until": iso_utc(row.valid_until)}, session=s)
         return row
 
     def for_licence(self, versions: Sequence[str]) -> list[HolderGrant]:

@@ -14,6 +14,7 @@ recorded it yet.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta, timezone
+from functools import lru_cache
 
 from .identifiers import LicenceIdentifier
 from .metadata import LicenceStatus
@@ -131,7 +132,17 @@ def canonical_identifier(value: str | LicenceIdentifier) -> str:
     """The canonical text of an identifier; IdentifierError says what is wrong with a bad one."""
     if isinstance(value, LicenceIdentifier):
         return value.text
-    return LicenceIdentifier.parse(value.strip() if isinstance(value, str) else value).text
+    if not isinstance(value, str):
+        return LicenceIdentifier.parse(value).text  # raises IdentifierError
+    return _canonical_text(value.strip())
+
+
+@lru_cache(maxsize=4096)
+def _canonical_text(text: str) -> str:
+    """Parsing checks the type code, issuer code and check character: ~0.1 ms, which the public
+    QR page paid on every request for the same few identifiers. Only successes are kept (an
+    exception is not cached), and at most 4096 of them."""
+    return LicenceIdentifier.parse(text).text
 
 
 def aware(moment: datetime | None, what: str) -> datetime | None:

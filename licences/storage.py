@@ -3,9 +3,10 @@
 A document is named by the SM3 of its bytes and lives at ``root/ab/cd/<64 hex>``, so the
 registry row that holds the digest also proves which bytes it means: reading checks the
 digest again, and a file damaged on disk is an error, never a document. Storing is atomic
-(a temporary file in the same directory, flushed, then ``os.replace``) and idempotent (the
-same bytes give the same name; storing them twice writes nothing new). Documents are never
-rewritten or deleted here: a licence's lifecycle changes its registry row, not its files.
+(a temporary file in the same directory, then ``os.replace``; flushed to disk before the
+store answers) and idempotent (the same bytes give the same name; storing them twice writes
+nothing new). Documents are never rewritten or deleted here: a licence's lifecycle changes its
+registry row, not its files.
 
 Digests come from outside (a URL, a registry row) and are refused unless they are exactly 64
 hexadecimal characters, so no digest can name a path outside the store.
@@ -26,6 +27,9 @@ from pathlib import Path
 from hsm.sm3 import sm3
 
 _DIGEST = re.compile(r"[0-9a-fA-F]{64}")
+#: From this many new files on, :meth:`DocumentStore.put_many` makes them durable with one
+#: ``syncfs`` instead of an fsync of each file and its directory.
+SYNCFS_FROM = 4
 
 
 class DocumentError(Exception):
@@ -69,8 +73,9 @@ def check_digest(digest: object) -> str:
 class DocumentStore:
     """Content-addressed files under ``root`` (created on first use).
 
-    ``durable`` flushes each new file and its directory to disk before :meth:`put` returns,
-    so a registry row committed afterwards never outlives its document on a power loss.
+    ``durable`` flushes each new file and its directory to disk before :meth:`put` or
+    :meth:`put_many` returns, so a registry row committed afterwards never outlives its
+    document on a power loss.
     """
 
     def __init__(self, root: Path | str, *, durable: bool = True):
@@ -89,61 +94,63 @@ class DocumentStore:
         """Store ``data`` and return its SM3 (hex). Storing the same bytes again is a no-op.
 
         A file already at the digest's path that does not hold these bytes (damaged on disk)
-        is replaced by the good copy.
+        is replaced by the good copy. Durable as :meth:`put_many` makes it.
         """
-        if not isinstance(data, bytes | bytearray | memoryview):
-            raise TypeError(f"a document is bytes, not {type(data).__name__}")
-        data = bytes(data)
-        digest = sm3(data).hex()
-        target = self.path(digest)
-        if self._holds(target, digest):
-            return digest
-        self._write(target, data, sync=self.durable)
-        if self.durable:
-            self._sync_directory(target.parent)
-        return digest
+        return self.put_many([data])[0]
 
     def put_many(self, documents: Iterable[bytes]) -> list[str]:
         """Store several documents, durable together: their SM3s (hex), in order.
 
-        What bulk conversion records in one transaction is stored here in one go: each new
-        file is written to a temporary name and renamed into place as :meth:`put` does, and
-        then — with ``durable`` — one ``syncfs`` makes the lot (data and directory entries)
-        durable before this returns, instead of two fsyncs per file. A crash before that
-        leaves at worst files not yet on disk or damaged under their name, which no committed
-        row names (rows are committed after this returns) and which :meth:`put` replaces when
-        the same bytes come again. Where ``syncfs`` is not available each file and directory
-        is fsynced as :meth:`put` does.
+        Each new file is written to a temporary name in its directory and renamed into place;
+        only then — with ``durable`` — is the lot made durable before this returns: up to
+        :data:`SYNCFS_FROM` - 1 new files each fsynced with its directory (what one licence
+        writes: a sync of its own files only, so its latency does not depend on what the rest
+        of the machine has written), more with one ``syncfs`` (what bulk conversion records in
+        one transaction: one flush instead of two fsyncs per file). Renaming before the sync is
+        safe because nothing names a file until this returns: a crash before that leaves at
+        worst files not yet on disk or damaged under their name, which no committed row names
+        (rows are committed after this returns) and which a later put replaces when the same
+        bytes come again (:meth:`_holds` checks the content, not just the name). A file found
+        already holding a document's bytes is synced too: another process may have written it
+        a moment ago and not synced it yet, and the caller is about to commit a row naming it.
+        Where ``syncfs`` is not available each file and directory is fsynced.
         """
-        digests, written = [], []
+        digests, written, found = [], [], []
         for data in documents:
             if not isinstance(data, bytes | bytearray | memoryview):
                 raise TypeError(f"a document is bytes, not {type(data).__name__}")
-            data = bytes(data)
+            if not isinstance(data, bytes):
+                data = bytes(data)
             digest = sm3(data).hex()
             digests.append(digest)
             target = self.path(digest)
-            if target in written or self._holds(target, digest):
+            if target in written or target in found:
                 continue
-            self._write(target, data, sync=False)
+            if self._holds(target, digest):
+                found.append(target)
+                continue
+            self._write(target, data)
             written.append(target)
-        if self.durable and written and not _syncfs(self.root):
-            for target in written:
+        synced = written + found
+        if self.durable and synced and (len(written) < SYNCFS_FROM or not _syncfs(self.root)):
+            for target in synced:
                 _fsync_path(target)
-            for directory in dict.fromkeys(t.parent for t in written):
+            for directory in dict.fromkeys(t.parent for t in synced):
                 self._sync_directory(directory)
         return digests
 
-    def _write(self, target: Path, data: bytes, *, sync: bool) -> None:
-        """``data`` at ``target`` atomically: a temporary file in the same directory, renamed."""
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(dir=target.parent, prefix=".incoming-", suffix=".part")
+    def _write(self, target: Path, data: bytes) -> None:
+        """``data`` at ``target`` atomically: a temporary file in the same directory, renamed.
+        The directory is made when the temporary file finds it missing (not asked first: in a
+        store that has been in use it is there)."""
+        try:
+            fd, temp = tempfile.mkstemp(dir=target.parent, prefix=".incoming-", suffix=".part")
+        except FileNotFoundError:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, temp = tempfile.mkstemp(dir=target.parent, prefix=".incoming-", suffix=".part")
         try:
             with os.fdopen(fd, "wb") as out:
                 out.write(data)
-                if sync:
-                    out.flush()
-                    os.fsync(out.fileno())
             os.replace(temp, target)
         except BaseException:
             with contextlib.suppress(OSError):

@@ -18,6 +18,7 @@ rotation (:mod:`seals.rotation`) adds a version, and the verifier's registry vie
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -54,6 +55,7 @@ from .lifecycle import (
     next_status,
 )
 from .make import SealContent, make_seal
+from .picture import MAX_PURPOSE
 from .registry import SealEvent, SealRecord, SealSigner, SealVersion
 from .seal import Seal, read_seal
 
@@ -268,21 +270,34 @@ class SealOffice:
     def approve(self, es_id: str, *, reason: str | None = None) -> SealRecord:
         return self._act(es_id, "approve", reason=_reason(reason))
 
-    def make(self, es_id: str) -> SealRecord:
+    def make(self, es_id: str, *, signer_certificates: Sequence[CertificateRecord] | None = None,
+             picture_purpose: str | None = None) -> SealRecord:
         """Signer key(s), their department-signer certificate(s), the picture and the SESeal.
 
         The seal is valid from its requested start (or now) for its ``valid_days``, and never
         longer than its signer certificates (which the issuing CA's validity may shorten).
+
+        ``signer_certificates`` makes the seal for certificates (and keys) that exist already —
+        a service that must hold exactly one key, such as the data-reuse service, has its seal
+        list that key's certificate instead of a key made for the seal. There must be one per
+        signer the seal was applied for, each unrevoked, valid from the seal's start and with an
+        active key in this store; they are the caller's, so a failed make leaves them as they
+        were (the ones this method issues are revoked again), and none may be listed by another
+        seal already (the registry links a certificate to one seal). ``picture_purpose`` is the text
+        under the star (default: the kind's, see :data:`seals.lifecycle.KIND_RULES`).
         """
         now = utc_now()
         record = self.find(es_id)
         next_status(record.es_id, record.status_at(now), "make")  # before any key is made
+        if picture_purpose is not None:  # checked before any key or certificate is made
+            picture_purpose = _text("picture purpose", picture_purpose, MAX_PURPOSE)
         maker = self.maker_certificate(now)
         start = max(record.valid_from or now, now)
         end = start + timedelta(days=record.valid_days)
+        supplied = self._supplied(record, signer_certificates, start)
         issued: list[CertificateRecord] = []
         try:
-            for index in range(record.signer_count):
+            for index in range(record.signer_count if supplied is None else 0):
                 label = signer_label(record.es_id, index)
                 self._signer_key(label)
                 common_name = record.name if index == 0 else f"{record.name} #{index + 1}"
@@ -290,13 +305,14 @@ class SealOffice:
                                        credit_code=record.credit_code)
                 issued.append(self.ca.issue(DEPARTMENT_SIGNER.name, subject, key_label=label,
                                             not_before=start, not_after=end))
+            signers = issued if supplied is None else supplied
             # A seal never outlives the certificates that vouch for it, its maker's included: a
             # verifier could not tell a seal used after its maker expired from a forged one.
-            end = min([end, maker.not_after, *(c.not_after for c in issued)])
-            picture = self._picture(record)
+            end = min([end, maker.not_after, *(c.not_after for c in signers)])
+            picture = self._picture(record, picture_purpose)
             der = make_seal(SealContent(
                 es_id=record.es_id, seal_type=record.seal_type, name=record.name,
-                certificates=[c.der for c in issued], create_date=now, valid_start=start, valid_end=end,
+                certificates=[c.der for c in signers], create_date=now, valid_start=start, valid_end=end,
                 picture_type="png", picture=picture.png, width_mm=picture.width_mm,
                 height_mm=picture.height_mm), maker_certificate=maker.der,
                 maker=self.keys.signer(maker.key_label, maker.key_version))
@@ -309,18 +325,46 @@ class SealOffice:
                 locked.width_mm, locked.height_mm = picture.width_mm, picture.height_mm
                 s.add(SealVersion(seal_id=locked.id, version=1, der=der, fingerprint=fingerprint, made_at=now,
                                   valid_start=start, valid_end=end))
-                for position, certificate in enumerate(issued):
+                for position, certificate in enumerate(signers):
                     s.add(SealSigner(seal_id=locked.id, version=1, position=position,
                                      certificate_id=certificate.id))
                 self._move(s, locked, "make", now, None, {
                     "fingerprint_sm3": fingerprint, "valid_start": start.isoformat(),
                     "valid_end": end.isoformat(), "maker_serial": maker.serial,
-                    "certificates": [c.serial for c in issued],
-                    "keys": [f"{c.key_label}/v{c.key_version}" for c in issued]})
+                    "certificates": [c.serial for c in signers],
+                    "keys": [f"{c.key_label}/v{c.key_version}" for c in signers],
+                    "certificates_supplied": supplied is not None,
+                    "signer_profiles": sorted({c.profile for c in signers})})
         except BaseException:
             self._withdraw(issued)
             raise
         return self.find(record.es_id)
+
+    def _supplied(self, record: SealRecord, certificates: Sequence[CertificateRecord] | None,
+                  start: datetime) -> list[CertificateRecord] | None:
+        """The caller's signer certificates for :meth:`make`, checked (SealRefused says why not)."""
+        if certificates is None:
+            return None
+        current = [self.ca.find(c.serial) for c in certificates]  # the CA's word now
+        if len(current) != record.signer_count:
+            raise SealRefused(f"seal {record.es_id} was applied for {record.signer_count} signer(s), "
+                              f"but {len(current)} certificate(s) were given")
+        if len({c.id for c in current}) != len(current):
+            raise SealRefused(f"seal {record.es_id}: the same signer certificate was given twice")
+        with self.db.transaction() as s:
+            taken = s.execute(select(SealSigner.certificate_id, SealRecord.es_id)
+                              .join(SealRecord, SealRecord.id == SealSigner.seal_id)
+                              .where(SealSigner.certificate_id.in_([c.id for c in current]))).first()
+        if taken is not None:  # the registry lists a certificate in one seal only
+            serial = next(c.serial for c in current if c.id == taken[0])
+            raise SealRefused(f"signer certificate {serial} is already listed by seal {taken[1]}: a "
+                              "certificate vouches for one seal only")
+        for certificate in current:
+            problem = self._signer_problem(certificate, start)
+            if problem is not None:
+                raise SealRefused(f"seal {record.es_id} cannot list signer certificate "
+                                  f"{certificate.serial}: {problem[1]}")
+        return current
 
     def activate(self, es_id: str) -> SealRecord:
         return self._act(es_id, "activate")
@@ -396,7 +440,7 @@ class SealOffice:
             return SigningIdentity(
                 seal_der=record.der, seal=read_seal(record.der),
                 signer=self.keys.signer(certificate.key_label, certificate.key_version),
-                signer_certificate=certificate.der, chain=self._chain(certificate))
+                signer_certificate=certificate.der, chain=self.chain_of(certificate))
         reason, detail = problems[0] if problems else ("no-signer", "it lists no signer certificate")
         raise SealNotUsable(record.es_id, reason, detail)
 
@@ -423,7 +467,9 @@ class SealOffice:
             return "key-unavailable", (f"signer key {current.key_label}/v{current.key_version} is {state}")
         return None
 
-    def _chain(self, certificate: CertificateRecord) -> list[bytes]:
+    def chain_of(self, certificate: CertificateRecord) -> list[bytes]:
+        """The DER of the CA certificates above ``certificate`` (its issuing CA, then the root),
+        from the CA registry: what a signature embeds beside the signer certificate."""
         chain: list[bytes] = []
         with self.db.transaction() as s:
             issuer_id = certificate.issuer_id
@@ -496,12 +542,13 @@ class SealOffice:
             self.keys.generate(label)
 
     @staticmethod
-    def _picture(record: SealRecord):
+    def _picture(record: SealRecord, purpose: str | None = None):
         from .picture import seal_image
 
         rule = record.seal_kind.rule
         text = record.holder if record.seal_kind is SealKind.LEGAL_REPRESENTATIVE else record.department
-        return seal_image(text, rule.purpose, shape=rule.shape, code=record.es_id)
+        return seal_image(text, rule.purpose if purpose is None else purpose, shape=rule.shape,
+                          code=record.es_id)
 
     def _withdraw(self, issued: list[CertificateRecord]) -> None:
         """Revoke certificates a failed make issued, so no unlisted signer certificate stays valid."""

@@ -523,18 +523,7 @@ class Converter:
 
     def recorded(self, source_ids: Iterable[str]) -> dict[str, str]:
         """source ID -> identifier for those of ``source_ids`` already in the library (one query)."""
-        from sqlalchemy import select
-
-        from licences.registry import LicenceRecord
-
-        ids = list(source_ids)
-        if not ids:
-            return {}
-        query = select(LicenceRecord.source_id, LicenceRecord.identifier).where(
-            LicenceRecord.issuer_code == self.issuer_code, LicenceRecord.type_code == self.type_code,
-            LicenceRecord.source_id.in_(ids))
-        with self.domain.db.transaction() as s:
-            return {source: identifier for source, identifier in s.execute(query)}
+        return self.domain.licences.taken(self.type_code, self.issuer_code, source_ids=source_ids).converted
 
     def convert(self, chunk: list[SourceRecord]) -> list[Outcome]:
         """Issue the chunk's records not recorded yet, :data:`GROUP_SIZE` at a time (each group's
@@ -590,6 +579,7 @@ class Converter:
 # -- worker processes -------------------------------------------------------------------------
 
 _converter: Converter | None = None
+_settled = False
 
 
 def _die_with_parent(parent: int) -> None:
@@ -619,10 +609,31 @@ def _convert_in_worker(chunk: list[SourceRecord]) -> list[Outcome]:
 
     assert _converter is not None
     try:
-        return _converter.convert(chunk)
+        outcomes = _converter.convert(chunk)
     except Exception as exc:  # not about one record: stop the run, say what it was
         first = (str(exc).splitlines() or [""])[0][:500]  # a database error carries its SQL below
         raise BatchAborted(f"{type(exc).__name__}: {first}", isinstance(exc, SealRefused)) from None
+    _settle_memory()
+    return outcomes
+
+
+def _settle_memory() -> None:
+    """After a worker's first chunk, keep what it left behind out of the garbage collector's way.
+
+    By then the worker holds everything it keeps for the run — the parsed font, the seal and
+    its certificates, compiled SQL, the catalogue — over a hundred thousand objects that live as
+    long as the process. Python's full collections walk all of them again and again (about a
+    fifth of a millisecond per licence); ``gc.freeze`` moves them to a generation that is never
+    walked, so collections look only at what issuing makes and drops. Done in worker processes
+    only: they exist for the run, so nothing frozen there would ever have been freed anyway."""
+    global _settled
+    if _settled:
+        return
+    import gc
+
+    gc.collect()
+    gc.freeze()
+    _settled = True
 
 
 def _chunks(items: Iterator[SourceRecord | Outcome], on_rejected: Callable[[Outcome], None],

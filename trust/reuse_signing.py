@@ -21,6 +21,13 @@ trust list must already be verified (:func:`trust.trust_list.verify_trust_list`)
 must be listed there as a valid ``data-service-signer``, chain to the list's root through its
 issuing CA and have been valid when the body says it was issued.
 
+An answer with a purpose-limited annotated copy (加注件) carries the copy's bytes beside the body,
+``"annotated_copy_content": "<base64>"`` (unsigned), and names them in the signed body:
+``annotated_copy`` = {format, media_type, sm3, expires, size}. :func:`verify_reuse_response`
+checks that the content — and a copy file given to it, kept apart — is exactly what the signed
+body names (SM3 and size): the signature vouches for the copy's bytes. The copy is itself a
+sealed document, verified like any other (``zhengyin verify copy.pdf``).
+
 The certificate is made on the internal side (:func:`ensure_data_signer`, ``zhengyin reuse
 signer``: the CA issues it, audited) and ``zhengyin publish`` lists it; the data-reuse service
 only signs with the key and reads its certificate.
@@ -43,6 +50,7 @@ from ca.validation import Purpose, validate_path
 from ca.verdict import (
     EXPIRED,
     FORMAT_FAILURE,
+    HASH_FAILURE,
     NO_CERTIFICATE_CHAIN_FOUND,
     NOT_YET_VALID,
     REVOKED,
@@ -147,9 +155,14 @@ def _parse_time(text: object) -> datetime:
     return moment
 
 
+COPY_CONTENT = "annotated_copy_content"
+
+
 def _read(envelope: object) -> tuple[dict[str, Any], dict[str, Any], bytes, bytes, datetime]:
-    if not isinstance(envelope, dict) or set(envelope) != {"body", "signature"}:
-        raise ValueError('an answer is {"body": …, "signature": …} and nothing else')
+    if not isinstance(envelope, dict) or not {"body", "signature"} <= set(envelope) <= \
+            {"body", "signature", COPY_CONTENT}:
+        raise ValueError('an answer is {"body": …, "signature": …} (and "annotated_copy_content" '
+                         "with a copy) and nothing else")
     body, signature = envelope["body"], envelope["signature"]
     if not isinstance(body, dict) or body.get("format") != RESPONSE_FORMAT or not isinstance(signature, dict):
         raise ValueError(f"the body is not a {RESPONSE_FORMAT} document")
@@ -162,8 +175,41 @@ def _read(envelope: object) -> tuple[dict[str, Any], dict[str, Any], bytes, byte
     return body, signature, value, fingerprint, _parse_time(body.get("issued_at"))
 
 
-def verify_reuse_response(envelope: object, trust_list: dict[str, Any]) -> ReuseVerification:
-    """Check a data-reuse answer against a trust list document that was itself verified."""
+def copy_checks(envelope: dict[str, Any], body: dict[str, Any], copy: bytes | None) -> list[Check]:
+    """The annotated copy's bytes — the envelope's ``annotated_copy_content`` and ``copy`` (a
+    file kept apart), each that is there — against what the signed body names."""
+    named = body.get("annotated_copy")
+    candidates: list[tuple[str, bytes]] = []
+    if COPY_CONTENT in envelope:
+        try:
+            candidates.append(("the answer's annotated_copy_content",
+                               base64.b64decode(str(envelope[COPY_CONTENT]), validate=True)))
+        except (binascii.Error, ValueError) as exc:
+            return [failed("annotated-copy", f"annotated_copy_content is not base64: {exc}", FORMAT_FAILURE)]
+    if copy is not None:
+        candidates.append(("the copy file", copy))
+    if not candidates:
+        return []
+    if not isinstance(named, dict) or not isinstance(named.get("sm3"), str):
+        return [failed("annotated-copy", "the signed body names no annotated copy", FORMAT_FAILURE)]
+    checks = []
+    for what, data in candidates:
+        digest = sm3(data).hex()
+        if digest != named["sm3"].lower() or len(data) != named.get("size"):
+            checks.append(failed("annotated-copy", f"{what} is not the copy the answer vouches for: its SM3 "
+                                 f"is {digest} ({len(data)} bytes), the signed body names {named['sm3']} "
+                                 f"({named.get('size')} bytes)", HASH_FAILURE))
+        else:
+            checks.append(passed("annotated-copy", f"{what} is the {named.get('format')} copy the signed "
+                                 f"body names (SM3 {digest}, {len(data)} bytes), valid until "
+                                 f"{named.get('expires')}"))
+    return checks
+
+
+def verify_reuse_response(envelope: object, trust_list: dict[str, Any], copy: bytes | None = None
+                          ) -> ReuseVerification:
+    """Check a data-reuse answer against a trust list document that was itself verified, and
+    an annotated copy (its content in the answer, and ``copy`` if given) against the signed body."""
     try:
         body, _, value, fingerprint, issued_at = _read(envelope)
         content = canonical_json(body)
@@ -210,4 +256,5 @@ def verify_reuse_response(envelope: object, trust_list: dict[str, Any]) -> Reuse
         checks.append(passed("signature", "the SM2 signature over the canonical body verifies"))
     except HsmError as exc:
         checks.append(failed("signature", f"the SM2 signature does not verify: {exc}", SIG_CRYPTO_FAILURE))
+    checks += copy_checks(envelope, body, copy)  # type: ignore[arg-type]  # _read checked: a dict
     return ReuseVerification(tuple(checks), body, signer)

@@ -14,6 +14,7 @@ from asn1crypto import x509
 
 from hsm.sm3 import sm3
 from ofd.sealing import DEFAULT_PLACEMENT, Placement, seal_ofd, sign_ofd
+from seals.office import SigningIdentity
 
 from .domain import TrustDomain
 
@@ -38,7 +39,7 @@ def seal_document(
         raise ValueError("certification (DocMDP) applies to PDF documents only")
     identity = td.seals.signing_identity(es_id, when)
     if data[:5] == b"%PDF-":
-        out = _seal_pdf(data, identity, placement, kind, when, certify)
+        out = seal_pdf(data, identity, placement, kind, when, certify)
     elif kind == "seal":
         out = seal_ofd(
             data,
@@ -76,11 +77,14 @@ def seal_document(
     return out
 
 
-def _seal_pdf(
-    data: bytes, identity, placement: Placement, kind: str, when: datetime, certify: int | None = None
+def seal_pdf(
+    data: bytes, identity: SigningIdentity, placement: Placement, kind: str, when: datetime,
+    certify: int | None = None,
 ) -> bytes:
     """A PDF approval signature: the seal's picture as the widget appearance (kind "seal"), or
-    an invisible signature (kind "sign"); the CMS is the same SM2 SignedData either way."""
+    an invisible signature (kind "sign"); the CMS is the same SM2 SignedData either way. Public:
+    the data service seals its annotated copies this way too (:mod:`trust.data_seal`), unaudited
+    here — the caller records what it sealed."""
     from pdf.signing import PdfPlacement, sign_pdf
     from seals.picture import picture_png
 

@@ -20,6 +20,10 @@ A certificate revoked or expired since is then judged at that time, and a key-co
 revocation counts from its invalidity date: a licence the registry shows was issued before
 the compromise keeps its signature; one issued after fails REVOKED, and so does any document
 the registry does not know (whoever holds a stolen key can write any signing time into it).
+
+A purpose-limited annotated copy (加注件) also gets the document-level check
+``annotated-copy-validity`` (:mod:`trust.copy_validity`): its sealed annotation says until when
+it may be used, and after that the document fails EXPIRED though its seal still verifies.
 """
 
 from __future__ import annotations
@@ -55,6 +59,7 @@ from ofd.package import Package
 from ofd.verification import examine_ofd
 from seals.verification import issuer_text, load_certificate, subject_text
 
+from .copy_validity import ofd_copy_check, pdf_copy_check
 from .report import DocumentReport, SignatureReport
 
 
@@ -366,11 +371,13 @@ def validate_ofd(
     known = [*known_certificates, *(c.dump() for c in (*context.anchors, *context.intermediates))]
     evidence = examine_ofd(data, known)
     proven = registry_proof_of(data, context)
+    signatures = tuple(_signature_report(s.entry.id, s, context, at, proven) for s in evidence.signatures)
+    copy = ofd_copy_check(evidence, signatures, at)  # an annotated copy (加注件): still good?
     return DocumentReport(
         kind="ofd",
         validation_time=at,
-        signatures=tuple(_signature_report(s.entry.id, s, context, at, proven) for s in evidence.signatures),
-        checks=evidence.checks,
+        signatures=signatures,
+        checks=(*evidence.checks, *([copy] if copy else [])),
         trust_anchors=context.anchor_names(),
     )
 
@@ -381,12 +388,13 @@ def validate_pdf(data: bytes, context: TrustContext, at: datetime) -> DocumentRe
 
     evidence = examine_pdf(data)
     proven = registry_proof_of(data, context)
+    signatures = tuple(_signature_report(s.field_name, s, context, at, proven) for s in evidence.signatures)
+    copy = pdf_copy_check(data, evidence, signatures, at)  # an annotated copy (加注件): still good?
     return DocumentReport(
         kind="pdf",
         validation_time=at,
-        signatures=tuple(_signature_report(s.field_name, s, context, at, proven)
-                         for s in evidence.signatures),
-        checks=evidence.checks,
+        signatures=signatures,
+        checks=(*evidence.checks, *([copy] if copy else [])),
         trust_anchors=context.anchor_names(),
     )
 

@@ -21,7 +21,9 @@ Endpoints
 ``GET /upload``, ``POST /api/v1/verify``
     a document (multipart field ``file``) judged by the validation engine with the home's trust;
     JSON, or a page for ``Accept: text/html`` or the form's ``view=html`` (rate-limited, size
-    limited while reading: 413).
+    limited while reading: 413). A licence document of the register comes with its status; an
+    annotated copy (加注件) with its department, purpose and expiry
+    (:mod:`verify_api.annotated_copies`) and its licence's status today.
 ``GET /trust-list.json``, ``/trust-list.p7s``, ``/crl/root.crl``, ``/crl/issuing.crl``
     what ``zhengyin publish`` wrote, with ETag and a max-age that never reaches past the
     file's next update.
@@ -46,10 +48,10 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path as FilePath
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, FastAPI, Header, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -64,7 +66,8 @@ from ledger.database import DatabaseError
 
 from . import access_log, holder_auth, holder_grants, ocsp, pages, presentation_routes, texts
 from .documents import ValidationsBusy, ValidationSlots, public_limits
-from .licence_check import LicenceAnswer, check_qr, find_for_status
+from .headers import ResponseHeaders
+from .licence_check import KeptAnswers, LicenceAnswer, check_qr, find_for_status
 from .published import PUBLISHED, published_response
 from .ratelimit import RateLimiter, client_key, retry_after
 from .records import PublicRecords, drop_key_secrets
@@ -81,6 +84,8 @@ UPLOAD_BODY = {"required": True, "content": {"multipart/form-data": {"schema": {
         "file": {"type": "string", "format": "binary", "description": "the OFD or PDF document"},
         "view": {"type": "string", "enum": ["json", "html"], "description": "html: a readable page"},
         "lang": {"type": "string", "enum": ["zh", "en"]}}}}}}
+T = TypeVar("T")
+
 #: Paths whose errors are JSON whatever the client accepts.
 JSON_ONLY = ("/api/v1/licences/", "/crl/", "/trust-list", "/healthz", "/ocsp")
 
@@ -128,8 +133,8 @@ def create_app(home: str | FilePath | None = None, settings: VerifySettings | No
                   lifespan=holder_auth.lifespan)  # counted holder failures: flushed, and written at exit
     app.state.records, app.state.settings = records, settings
 
-    def limited(limiter: RateLimiter) -> Callable[[Request], None]:
-        def check(request: Request) -> None:
+    def limited(limiter: RateLimiter) -> Callable[[Request], Awaitable[None]]:
+        async def check(request: Request) -> None:  # async: no thread-pool hop for a few additions
             wait = limiter.take(client_key(request.client.host if request.client else None))
             if wait:
                 raise ApiError(429, "rate_limited", "too many requests from this address; try again later",
@@ -137,23 +142,28 @@ def create_app(home: str | FilePath | None = None, settings: VerifySettings | No
         return check
 
     lookup_limit = Depends(limited(lookups))
+    rendered = KeptAnswers(size=1024)  # QR pages, by payload and language: see licence_page
     upload_limit = Depends(limited(uploads))
     holder_auth.install(app, records, lookups)
     presentation_routes.register(app, records, settings, lookup_limit)
     ocsp.register(app, records, settings)
     holder_grants.register(app, records)
 
+    always = {"Content-Security-Policy": pages.CONTENT_SECURITY_POLICY, "X-Content-Type-Options": "nosniff",
+              "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY",
+              "Permissions-Policy": PERMISSIONS_POLICY, "Cross-Origin-Opener-Policy": "same-origin"}
+    defaults = {"Cache-Control": "no-store"}
+    hsts = {"Strict-Transport-Security": "max-age=31536000; includeSubDomains"}
+
+    def https(scope) -> bool:
+        return settings.hsts == "always" or (settings.hsts == "auto" and scope.get("scheme") == "https")
+
     def secure(request: Request, response: Response) -> Response:
-        headers = response.headers
-        headers["Content-Security-Policy"] = pages.CONTENT_SECURITY_POLICY
-        headers["X-Content-Type-Options"] = "nosniff"
-        headers["Referrer-Policy"] = "no-referrer"
-        headers["X-Frame-Options"] = "DENY"
-        headers["Permissions-Policy"] = PERMISSIONS_POLICY
-        headers["Cross-Origin-Opener-Policy"] = "same-origin"
-        if settings.hsts == "always" or (settings.hsts == "auto" and request.url.scheme == "https"):
-            headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
-        headers.setdefault("Cache-Control", "no-store")
+        """The same headers on an answer that bypasses the middleware (Starlette's outermost
+        error handler answers a 500 outside every user middleware)."""
+        response.headers.update(always | (hsts if https(request.scope) else {}))
+        for name, value in defaults.items():
+            response.headers.setdefault(name, value)
         return response
 
     def error_response(request: Request, status: int, code: str, message: str,
@@ -166,9 +176,7 @@ def create_app(home: str | FilePath | None = None, settings: VerifySettings | No
             response = JSONResponse(error_body(code, message), status_code=status, headers=headers)
         return secure(request, response)
 
-    @app.middleware("http")
-    async def security_headers(request: Request, call_next):
-        return secure(request, await call_next(request))
+    app.add_middleware(ResponseHeaders, always=always, defaults=defaults, https_only=hsts, https=https)
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError):
@@ -205,19 +213,29 @@ def create_app(home: str | FilePath | None = None, settings: VerifySettings | No
 
     # ---- routes --------------------------------------------------------------------------
     @app.get("/healthz", include_in_schema=False)
-    def healthz() -> dict[str, str]:
+    async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
     @app.get("/V/{payload}", response_class=HTMLResponse, dependencies=[lookup_limit])
-    def licence_page(payload: str, lang: Annotated[str | None, Query(max_length=8)] = None) -> HTMLResponse:
+    async def licence_page(payload: str, lang: Annotated[str | None, Query(max_length=8)] = None
+                           ) -> HTMLResponse:
         """The QR landing page (Chinese; ``?lang=en`` for English)."""
         now = _now()
-        answer = check_qr(records, payload, now)
-        page = pages.render("licence.html", texts.language(lang), checked_at=now, licence=answer)
+        answer = await _register_call(records, check_qr, records, payload, now)
+        language = texts.language(lang)
+        # The same answer at the same second is the same page: rendered once (answers are kept
+        # while the register is unchanged, see check_qr, so a busy code's page is rendered once
+        # a second, not once a request).
+        key = (payload, language)
+        found, page = rendered.get(key, answer, now)
+        if not found:
+            page = pages.render("licence.html", language, checked_at=now, licence=answer)
+            if answer is not None:  # only an authentic code's page: junk must not push it out
+                rendered.put(key, answer, now, page)
         return HTMLResponse(page)
 
     @app.get("/api/v1/licences/{identifier}/status", dependencies=[lookup_limit])
-    def licence_status(
+    async def licence_status(
         identifier: Annotated[str, Path(max_length=120)],
         nonce: Annotated[str | None, Query(max_length=64, description="the QR code's nonce, 32 hex digits")]
         = None,
@@ -229,7 +247,7 @@ def create_app(home: str | FilePath | None = None, settings: VerifySettings | No
             raise ApiError(400, "nonce_required", "give the QR code's nonce in the X-Licence-Nonce header or "
                            "the nonce query parameter")
         now = _now()
-        answer = find_for_status(records, identifier, given, now)
+        answer = await _register_call(records, find_for_status, records, identifier, given, now)
         if answer is None:
             raise ApiError(404, "not_found", NOT_FOUND_MESSAGE)
         return JSONResponse(status_body(answer, now))
@@ -255,7 +273,8 @@ def create_app(home: str | FilePath | None = None, settings: VerifySettings | No
             language = texts.language(upload.fields.get("lang") or request.query_params.get("lang"))
             return HTMLResponse(pages.render("report.html", language, checked_at=result["checked_at"],
                                              report=result["report"], licence=result["licence"],
-                                             reason=result["reason"], switch_href=_upload_switch(language)))
+                                             reason=result["reason"], switch_href=_upload_switch(language),
+                                             annotated_copy=result["annotated_copy"]))
         return JSONResponse(result["body"])
 
     for path, (name, media_type) in PUBLISHED.items():
@@ -268,6 +287,20 @@ def create_app(home: str | FilePath | None = None, settings: VerifySettings | No
                           _versioned_route(records, settings, suffix, media_type), methods=["GET"],
                           include_in_schema=True, name=f"trust-list-version.{suffix}")
     return app
+
+
+async def _register_call(records: PublicRecords, call: Callable[..., T], *args: Any) -> T:
+    """``call(*args)``, a register look-up: in the event loop itself when the register is a local
+    SQLite file, in the thread pool when it is a database server.
+
+    A QR check's look-up reads two rows of a local file (the OS's page cache, tens of
+    microseconds); sending it to the thread pool cost more than the look-up — the hop, and the
+    event loop waiting for the interpreter lock while a pool thread held it — and made the
+    latency of every request of the worker depend on the pool's scheduling. A server database
+    answers over the network, and a slow answer must not stop the worker's other requests."""
+    if records.register_is_local:
+        return call(*args)
+    return await run_in_threadpool(call, *args)
 
 
 def _upload_switch(language: str) -> str:
@@ -355,6 +388,7 @@ def _judge(records: PublicRecords, data: bytes, limits) -> dict[str, Any]:
     from trust.report import printable
     from trust.validation import UnsupportedDocument
 
+    from .annotated_copies import copy_status
     from .documents import validate_upload
     from .licence_check import answer_for
 
@@ -367,12 +401,15 @@ def _judge(records: PublicRecords, data: bytes, limits) -> dict[str, Any]:
                        [:500]) from None
     digest = sm3(data).hex()
     record = records.find_by_document(digest)
+    copy = copy_status(records, digest, now) if record is None else None
+    if copy is not None and copy["licence"]:
+        record = records.licence(copy["licence"])  # a copy is only as good as its licence today
     licence = answer_for(records, record, now) if record is not None else None
     body = {"report": report.as_dict(), "sm3": digest,
-            "licence": None if licence is None else status_body(licence, now)}
+            "licence": None if licence is None else status_body(licence, now), "annotated_copy": copy}
     json.dumps(body, ensure_ascii=False)  # fail here, not half-way through a response
     return {"body": body, "report": report, "licence": licence, "checked_at": now,
-            "reason": _first_failure(report)}
+            "reason": _first_failure(report), "annotated_copy": copy}
 
 
 def app_from_environment() -> FastAPI:

@@ -19,8 +19,10 @@ from __future__ import annotations
 import hmac
 import threading
 from collections import OrderedDict
+from collections.abc import Hashable
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 from licences.lifecycle import effective_status
 from licences.metadata import LicenceStatus
@@ -105,57 +107,94 @@ def answer_for(records: PublicRecords, record: LicenceRecord, now: datetime) -> 
         successor=_successor(records, record, now))
 
 
-class VerifiedPayloads:
-    """The QR verifications this worker made (decoding, SM2 signature, signer checks), by
-    payload text and China day, kept while the signer certificates they were checked against
-    are still the ones :meth:`PublicRecords.signer_certificates` gives (that list is re-read
-    every ``trust_ttl`` seconds: a revoked signer then stops verifying, as without this cache).
+class KeptAnswers:
+    """Answers this worker worked out, by key, each kept with what it was worked out from — a
+    ``source`` object (compared by identity) and a ``version`` (compared by equality) — and given
+    back only while both are the same.
 
-    A phone's page is asked for again and again for the same code (reloads, several people
-    checking one licence); verifying it once saves most of the page's CPU time. The register is
-    still read on every request, so a licence's status is always current. At most ``size``
-    payloads are kept (least recently used dropped first), so made-up payloads cannot grow it.
+    For a QR check the source is the signer-certificate list (the very list
+    :meth:`PublicRecords.signer_certificates` gave, which it replaces every ``trust_ttl`` seconds,
+    so a revoked signer stops verifying as without this) and the version, where the register can
+    say it, the register's (:meth:`PublicRecords.register_version`: any commit at all forgets
+    every answer). A phone's page is asked for again and again for the same code (reloads,
+    several people checking one licence); working it out once saves most of the page's CPU time.
+    At most ``size`` answers are kept (least recently used dropped first), so made-up payloads
+    cannot grow it.
     """
 
     def __init__(self, size: int = 4096):
         self.size = size
-        self._entries: OrderedDict[tuple[str, date], tuple[object, QrVerification]] = OrderedDict()
+        self._entries: OrderedDict[Hashable, tuple[object, Hashable, Any]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def verify(self, text: str, signers: list, now: datetime) -> QrVerification:
-        key = (text, now.astimezone(CHINA_TIME).date())
+    def get(self, key: Hashable, source: object, version: Hashable) -> tuple[bool, Any]:
+        """(True, the answer) if one is kept for ``key`` from this source and version."""
         with self._lock:
             entry = self._entries.get(key)
-            if entry is not None and entry[0] is signers:
-                self._entries.move_to_end(key)
-                return entry[1]
+            if entry is None or entry[0] is not source or entry[1] != version:
+                return False, None
+            self._entries.move_to_end(key)
+            return True, entry[2]
+
+    def put(self, key: Hashable, source: object, version: Hashable, answer: Any) -> None:
+        with self._lock:
+            self._entries[key] = (source, version, answer)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+
+#: QR verifications (decoding, SM2 signature, signer checks) by payload text and China day.
+_VERIFIED = KeptAnswers()
+#: Whole answers by payload text and China day, while the register is unchanged.
+_ANSWERS = KeptAnswers()
+
+
+def _verify(text: str, signers: list, now: datetime) -> QrVerification:
+    key = (text, now.astimezone(CHINA_TIME).date())
+    found, result = _VERIFIED.get(key, signers, None)
+    if not found:
         result = verify_payload(text, signers, at=now)
         if result.claims is not None:  # unreadable text costs little to refuse again
-            with self._lock:
-                self._entries[key] = (signers, result)
-                self._entries.move_to_end(key)
-                while len(self._entries) > self.size:
-                    self._entries.popitem(last=False)
-        return result
-
-
-_VERIFIED = VerifiedPayloads()
+            _VERIFIED.put(key, signers, None, result)
+    return result
 
 
 def check_qr(records: PublicRecords, text: str, now: datetime) -> LicenceAnswer | None:
-    """The licence an authentic QR text names, or None for anything else."""
-    result = _VERIFIED.verify(text, records.signer_certificates(), now)
+    """The licence an authentic QR text names, or None for anything else.
+
+    Kept per payload and China day (an answer depends on the day only: a licence expires at
+    China midnight, a certificate is judged on the claimed issue day) while the signer list and
+    the register are unchanged; where the register has no version (a database server), the
+    register is read on every request."""
+    signers = records.signer_certificates()
+    version = records.register_version()  # before the look-up: see register_version
+    key = (text, now.astimezone(CHINA_TIME).date())
+    if version is not None:
+        found, answer = _ANSWERS.get(key, signers, version)
+        if found:
+            return answer
+    readable, answer = _check_qr(records, text, signers, now)
+    if version is not None and readable:  # unreadable text is refused as cheaply without
+        _ANSWERS.put(key, signers, version, answer)
+    return answer
+
+
+def _check_qr(records: PublicRecords, text: str, signers: list, now: datetime
+              ) -> tuple[bool, LicenceAnswer | None]:
+    """(whether the text could be read as a QR payload at all, the answer)."""
+    result = _verify(text, signers, now)
     claims = result.claims
     passed = {check.name for check in result.checks if check.ok}
     authentic = AUTHENTICITY_CHECKS <= passed
     if claims is None:
-        return None  # unreadable: nothing to look up, and nothing an enumerator learns from it
+        return False, None  # unreadable: nothing to look up, and nothing an enumerator learns from it
     record = records.find_by_qr(claims.identifier, claims.nonce.hex())
     if not authentic or record is None:
-        return None
+        return True, None
     if not hmac.compare_digest(licence_data_hash(record.data), claims.data_hash):
-        return None  # the register's data is not what the issuer signed: do not vouch for either
-    return answer_for(records, record, now)
+        return True, None  # the register's data is not what the issuer signed: do not vouch for either
+    return True, answer_for(records, record, now)
 
 
 def find_for_status(records: PublicRecords, identifier: str, nonce_hex: str, now: datetime

@@ -47,8 +47,10 @@ STYLE_SOURCE = "'sha256-" + base64.b64encode(hashlib.sha256(CSS.encode()).digest
 CONTENT_SECURITY_POLICY = (f"default-src 'none'; style-src {STYLE_SOURCE}; img-src 'self' data:; "
                            "form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
 
+# auto_reload off: the templates ship with the code, and checking their files' times on every
+# page was a measurable part of the QR page's cost.
 _environment = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(default=True),
-                           trim_blocks=True, lstrip_blocks=True)
+                           trim_blocks=True, lstrip_blocks=True, auto_reload=False)
 
 
 def render(template: str, lang: str, *, checked_at: datetime | None = None, **context: Any) -> str:

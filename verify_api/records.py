@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Mapping, MutableMapping
@@ -32,9 +33,11 @@ from typing import Any, TypeVar
 
 from asn1crypto import x509
 from sqlalchemy import or_, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from ca.authority import certificate_of
 from ledger.config import ConfigError, Settings, load_settings
+from ledger.database import DatabaseError
 from licences.identifiers import IdentifierError
 from licences.registry import LicenceRecord
 from licences.states import LicenceNotFound
@@ -140,6 +143,49 @@ class PublicRecords:
         self._lock = threading.Lock()
         self._loading: dict[str, threading.Lock] = {}  # one loader per key; the others wait for it
         self._catalogue = None
+        self._version_lock = threading.Lock()
+        self._version_connection: Any = None  # see register_version
+        self._version_generation = 0
+
+    def register_version(self) -> tuple[int, int] | None:
+        """A value that changes whenever anything is committed to the register (SQLite's
+        ``PRAGMA data_version``, asked on one connection kept for it, with that connection's
+        generation: a reopened connection counts afresh), or None where there is no such value
+        (a database server): an answer read from the register while this value was unchanged is
+        still the register's answer. Read it *before* the look-up it vouches for, so a commit in
+        between can only make a kept answer look older than it is. DatabaseError if the
+        register cannot be read."""
+        if not self.register_is_local:
+            return None
+        with self._version_lock:
+            try:
+                if self._version_connection is None:
+                    self._version_connection = self.domain.db.engine.raw_connection()
+                    self._version_generation += 1
+                cursor = self._version_connection.cursor()
+                try:
+                    cursor.execute("PRAGMA data_version")
+                    return self._version_generation, int(cursor.fetchone()[0])
+                finally:
+                    cursor.close()
+            except (sqlite3.Error, SQLAlchemyError) as exc:
+                self._drop_version_connection()
+                raise DatabaseError("the licence register cannot be read: "
+                                    f"{exc.__class__.__name__}") from None
+
+    def _drop_version_connection(self) -> None:
+        if self._version_connection is not None:
+            try:
+                self._version_connection.close()
+            except (sqlite3.Error, SQLAlchemyError):
+                pass  # already unusable; it goes either way
+            self._version_connection = None
+
+    @property
+    def register_is_local(self) -> bool:
+        """Whether the register is a SQLite file on this machine (not a database server): its
+        look-ups are then quick enough to make in the event loop (:func:`verify_api.app`)."""
+        return self.domain.settings.database_url.startswith("sqlite")
 
     @property
     def public_dir(self) -> Path:
@@ -213,4 +259,6 @@ class PublicRecords:
             return None
 
     def close(self) -> None:
+        with self._version_lock:
+            self._drop_version_connection()
         self.domain.close()

@@ -15,10 +15,19 @@ the body is read (:class:`trust.body_guard.BodyGuard` in front of ``/api/``), an
 :data:`MAX_BODY` bytes are read — by the declared Content-Length and by counting a chunked body.
 
 ``POST /api/v1/reuse/licences/{identifier or licence number}``
-    body ``{"purpose": "…", "fields": [...]?, "licence_type": "<type code>"?}``; the purpose
+    body ``{"purpose": "…", "fields": [...]?, "licence_type": "<type code>"?,
+    "annotated_copy": {"format": "pdf" | "ofd", "valid_days": 1..90 (30)}?}``; the purpose
     (用证事由, 1-200 characters) is required (400 ``purpose_required``). 200:
     ``{"body": {...}, "signature": {...}}`` (:mod:`trust.reuse_signing` says how to check it
-    offline). Unknown and not-permitted licences: the same 404.
+    offline), with ``"annotated_copy_content": "<base64>"`` beside them when a copy (加注件) was
+    asked for: the signed body's ``annotated_copy`` gives its format, media type, SM3, expiry and
+    size. A copy needs the data permission and the holder's grant of all fields for the purpose:
+    otherwise 403 ``annotated_copy_not_granted`` (logged, also when the grant goes while the copy
+    is made); a licence that is not valid now (suspended, expired) gets 409
+    ``annotated_copy_licence_not_valid``, one recorded before annotated copies existed 409
+    ``annotated_copy_unavailable``; without a usable seal 503 ``seal_unavailable`` (all logged).
+    It is sealed with the data service's own seal (:mod:`trust.data_seal`: the seal lists the one
+    key's certificate). Unknown and not-permitted licences: the same 404.
 ``GET /api/v1/reuse/grants``
     the grants holders have given this client that are active now (what it may ask for).
 ``GET /healthz``
@@ -27,15 +36,16 @@ the body is read (:class:`trust.body_guard.BodyGuard` in front of ``/api/``), an
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Generic, Literal, TypeVar
 
 from fastapi import Body, Depends, FastAPI, Request
 from fastapi import Path as PathParam
@@ -50,13 +60,35 @@ from starlette.types import Scope
 
 from ledger.config import ConfigError, load_settings
 from ledger.database import DatabaseError
-from licences.reuse import LicenceNotVisible, LicenceTypeRequired, ReuseDesk, ReuseRequest
+from licences.annotated_copy import (
+    DEFAULT_VALID_DAYS,
+    MAX_VALID_DAYS,
+    MIN_VALID_DAYS,
+    AnnotatedCopyError,
+    CopySealUnavailable,
+    SealBox,
+)
+from licences.reuse import (
+    AnnotatedCopyLicenceNotValid,
+    AnnotatedCopyNotGranted,
+    AnnotatedCopyUnavailable,
+    LicenceNotVisible,
+    LicenceTypeRequired,
+    ReuseDesk,
+    ReuseRequest,
+)
 from licences.reuse_clients import ClientAuthenticationFailed, ClientRegistry, ClientView, ReuseRequestError
 from licences.reuse_grants import HolderGrant
+from seals.office import SigningIdentity
 from trust.body_guard import BodyGuard, BodyTooLarge
+from trust.data_seal import DataSealMissing, current_data_seal, seal_copy
 from trust.domain import TrustDomain
 from trust.reuse_signing import KEY_LABEL, DataSignerMissing, ResponseSigner, current_data_signer
 
+from .headers import ResponseHeaders
+
+if TYPE_CHECKING:
+    from pages.model import Document
 from .holder_auth import bearer_token, keep, lifespan
 from .ratelimit import RateLimiter, client_key, retry_after
 from .records import KeyOperationRefused
@@ -65,6 +97,7 @@ MAX_BODY = 64 * 1024
 API_PREFIX = "/api/"
 log = logging.getLogger(__name__)
 NOT_FOUND_MESSAGE = "no licence you may read matches"
+T = TypeVar("T")
 
 
 class OneKeyStore:
@@ -132,6 +165,14 @@ class ReuseSettings:
         return cls(**values)
 
 
+class AnnotatedCopyBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    format: Literal["pdf", "ofd"] = Field(description="the copy's document format")
+    valid_days: int = Field(default=DEFAULT_VALID_DAYS, ge=MIN_VALID_DAYS, le=MAX_VALID_DAYS, strict=True,
+                            description="how many days the copy is good for")
+
+
 class ReuseBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -141,6 +182,8 @@ class ReuseBody(BaseModel):
         default=None, max_length=100, description="the fields wanted (default: every granted field)")
     licence_type: str | None = Field(default=None, max_length=21,
                                      description="the licence type code, when asking by licence number")
+    annotated_copy: AnnotatedCopyBody | None = Field(
+        default=None, description="a purpose-limited annotated copy (加注件) of the licence, sealed")
 
 
 class ReuseApiError(Exception):
@@ -164,24 +207,49 @@ def open_domain(home: str | Path | None) -> TrustDomain:
     return domain
 
 
-class _SignerCache:
-    """The current signer certificate, re-read every ``ttl`` seconds (a renewal is picked up)."""
+class _Timed(Generic[T]):
+    """What ``load()`` gives, re-read every ``ttl`` seconds: the current signer certificate (a
+    renewal is picked up) and the data service's seal (a new seal, a suspension or a revocation
+    is seen within that time)."""
 
-    def __init__(self, domain: TrustDomain, ttl: float):
-        self.domain, self.ttl = domain, ttl
-        self._value: tuple[ResponseSigner, float] | None = None
+    def __init__(self, load: Callable[[], T], ttl: float):
+        self.load, self.ttl = load, ttl
+        self._value: tuple[T, float] | None = None
         self._lock = threading.Lock()
 
-    def get(self) -> ResponseSigner:
+    def get(self) -> T:
         now = time.monotonic()
         cached = self._value
         if cached is not None and cached[1] > now:
             return cached[0]
         with self._lock:
-            record = current_data_signer(self.domain)
-            signer = ResponseSigner(self.domain.keys.signer(KEY_LABEL, record.key_version), record.der)
-            self._value = (signer, now + self.ttl)
-        return signer
+            value = self.load()
+            self._value = (value, now + self.ttl)
+        return value
+
+
+def _response_signer(domain: TrustDomain) -> ResponseSigner:
+    record = current_data_signer(domain)
+    return ResponseSigner(domain.keys.signer(KEY_LABEL, record.key_version), record.der)
+
+
+def _copy_seal(domain: TrustDomain) -> SigningIdentity:
+    """The seal copies are sealed with (looked up only when a copy is asked for)."""
+    return current_data_seal(domain, current_data_signer(domain))
+
+
+def _sealer(data_seals: _Timed[SigningIdentity]) -> Callable[[Document, str, SealBox, datetime], bytes]:
+    """What the desk seals a copy with: the current data-service seal, looked up when the copy is
+    sealed — after the grant was found, so an unknown licence or a refused copy reads as it would
+    with a seal — and CopySealUnavailable (logged by the desk, answered 503) when there is none."""
+    def seal(document: Document, fmt: str, box: SealBox, when: datetime) -> bytes:
+        try:
+            identity = data_seals.get()
+        except DataSealMissing as exc:
+            raise CopySealUnavailable(str(exc)) from None
+        return seal_copy(identity, document, fmt, box, when)
+
+    return seal
 
 
 def create_reuse_app(home: str | Path | None = None, settings: ReuseSettings | None = None, *,
@@ -190,8 +258,9 @@ def create_reuse_app(home: str | Path | None = None, settings: ReuseSettings | N
     settings = settings or ReuseSettings.from_environment()
     domain = domain or open_domain(home)
     clients = ClientRegistry(domain.db, domain.audit)
-    desk = ReuseDesk(domain.db, domain.audit)
-    signers = _SignerCache(domain, settings.signer_ttl)
+    desk = ReuseDesk(domain.db, domain.audit, catalogue=domain.catalogue)
+    signers = _Timed(functools.partial(_response_signer, domain), settings.signer_ttl)
+    data_seals = _Timed(functools.partial(_copy_seal, domain), settings.signer_ttl)
     by_address = RateLimiter(settings.rate_per_minute, settings.burst)
     by_client = RateLimiter(settings.rate_per_minute, settings.burst)
     # lifespan: the counted authentication failures are written when due, and at shutdown.
@@ -225,11 +294,15 @@ def create_reuse_app(home: str | Path | None = None, settings: ReuseSettings | N
 
     app.add_middleware(BodyGuard, prefixes=(API_PREFIX,), limit=MAX_BODY, gate=gate, too_large=too_large)
 
-    @app.middleware("http")
-    async def headers(request: Request, call_next):
-        response = await call_next(request)
-        response.headers.setdefault("Cache-Control", "no-store")
-        response.headers["X-Content-Type-Options"] = "nosniff"
+    always, defaults = {"X-Content-Type-Options": "nosniff"}, {"Cache-Control": "no-store"}
+    app.add_middleware(ResponseHeaders, always=always, defaults=defaults)
+
+    def secure(response: JSONResponse) -> JSONResponse:
+        """The middleware's headers on an answer that bypasses it (Starlette's outermost error
+        handler answers a 500 outside every user middleware)."""
+        response.headers.update(always)
+        for name, value in defaults.items():
+            response.headers.setdefault(name, value)
         return response
 
     @app.exception_handler(BodyTooLarge)
@@ -261,7 +334,8 @@ def create_reuse_app(home: str | Path | None = None, settings: ReuseSettings | N
 
     @app.exception_handler(Exception)
     async def internal(request: Request, exc: Exception):
-        return error(500, "internal_error", "the service failed to answer; try again later")
+        # Starlette's outermost handler: no traceback, no exception text (it may quote input).
+        return secure(error(500, "internal_error", "the service failed to answer; try again later"))
 
     def authenticated(request: Request) -> ClientView:
         """The client the guard authenticated for this request (or, off its paths, now)."""
@@ -304,11 +378,27 @@ def create_reuse_app(home: str | Path | None = None, settings: ReuseSettings | N
         except DataSignerMissing:
             raise ReuseApiError(503, "signer_unavailable", "the data service has no valid signing "
                                 "certificate yet; try again later", {"Retry-After": "60"}) from None
-        request = ReuseRequest(reference, body.purpose, body.fields, body.licence_type)
+        sealer = None if body.annotated_copy is None else _sealer(data_seals)
+        copy = None if body.annotated_copy is None else body.annotated_copy.model_dump()
+        request = ReuseRequest(reference, body.purpose, body.fields, body.licence_type, copy)
         try:
-            answer = desk.answer(client, request, sign=signer)
+            answer = desk.answer(client, request, sign=signer, seal_copy=sealer)
         except LicenceNotVisible:
             raise ReuseApiError(404, "not_found", NOT_FOUND_MESSAGE) from None
+        except AnnotatedCopyNotGranted as exc:
+            raise ReuseApiError(403, "annotated_copy_not_granted", str(exc)) from None
+        except AnnotatedCopyLicenceNotValid as exc:
+            raise ReuseApiError(409, "annotated_copy_licence_not_valid", str(exc)) from None
+        except AnnotatedCopyUnavailable as exc:
+            raise ReuseApiError(409, "annotated_copy_unavailable", str(exc)) from None
+        except CopySealUnavailable:
+            raise ReuseApiError(503, "seal_unavailable", "the data service has no usable seal for "
+                                "annotated copies yet; try again later, or ask without a copy",
+                                {"Retry-After": "60"}) from None
+        except AnnotatedCopyError:
+            log.exception("an annotated copy could not be made")
+            raise ReuseApiError(500, "annotated_copy_failed", "the annotated copy could not be made; ask "
+                                "again later, or without a copy") from None
         except LicenceTypeRequired as exc:
             raise ReuseApiError(400, "licence_type_required", str(exc)) from None
         except ReuseRequestError as exc:

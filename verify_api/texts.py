@@ -63,6 +63,17 @@ TEXTS = {
         "presentation_confirm_hint": ("这是持证人现场出示的一次性亮证码，只能核验一次。"
                                       "请当着出示者的面点击下方按钮查看核验结果。"),
         "presentation_confirm_button": "核验亮证码",
+        "copy_title": "加注件",
+        "copy_note": ("此文件是数据共享服务为下列用证单位和用证事由生成的加注件，"
+                      "仅在有效期内、仅为该事由有效。"),
+        "copy_expired": "加注件已过期",
+        "copy_expired_reason": ("此加注件的有效期已过：其电子签章仍可验证，"
+                                "但不得再作为现行有效的证照材料使用。请向持证人或签发部门获取最新材料。"),
+        "copy_department": "用证单位", "copy_purpose": "用证事由", "copy_expires": "有效期至",
+        "copy_number": "加注编号", "copy_licence": "原证照标识",
+        "copy_withdrawn": "加注件已失效：持证人的授权已撤回或已到期",
+        "copy_withdrawn_reason": ("持证人给用证单位的授权已撤回或已到期，此加注件自此不再有效："
+                                  "其电子签章仍可验证，但不得再作为证照材料使用。"),
     },
     "en": {
         "html_lang": "en",
@@ -116,6 +127,19 @@ TEXTS = {
                                       "be checked once. Press the button while they are in front of "
                                       "you to see the result."),
         "presentation_confirm_button": "Check the code",
+        "copy_title": "Annotated copy (加注件)",
+        "copy_note": ("This file is an annotated copy the data-sharing service made for the department and "
+                      "purpose below: it is good only for that purpose, and only until its expiry."),
+        "copy_expired": "Annotated copy expired",
+        "copy_expired_reason": ("This annotated copy's time is up: its e-seal still verifies, but it must "
+                                "not be accepted as current. Ask the holder or the issuing department for "
+                                "current documents."),
+        "copy_department": "Department", "copy_purpose": "Purpose", "copy_expires": "Valid until",
+        "copy_number": "Copy number", "copy_licence": "Licence identifier",
+        "copy_withdrawn": "Annotated copy no longer valid: the holder's consent was withdrawn or ended",
+        "copy_withdrawn_reason": ("The holder's grant to the department was withdrawn or has ended, and this "
+                                  "copy ended with it: its e-seal still verifies, but it must not be "
+                                  "accepted."),
     },
 }
 

@@ -20,7 +20,7 @@ from licences.catalogue import LicenceDataError
 from licences.issuance import IssuedLicence, NoLicenceSeal
 from licences.lifecycle import LicenceExists
 from licences.registry import LicenceRecord
-from support.cli import run_cli
+from support.homes_on_databases import initialised_home
 from trust.batch import _record_faults
 
 BUSINESS = "11100000MB0000019L001"
@@ -29,35 +29,9 @@ _numbers = itertools.count(1)
 
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def home(request, tmp_path_factory):
-    path = tmp_path_factory.mktemp("group-home")
-    saved = os.environ.get("ZHENGYIN_DATABASE_URL")
-    drop = None
-    if request.param == "postgresql":
-        import psycopg
-        from sqlalchemy.engine import make_url
-
-        url = request.getfixturevalue("postgres_url")
-        schema = "zy_" + uuid.uuid4().hex[:12]
-        u = make_url(url)
-        admin = psycopg.connect(host=u.host, port=u.port or 5432, user=u.username, password=u.password,
-                                dbname=u.database, autocommit=True)
-        admin.execute(f'CREATE SCHEMA "{schema}"')
-        os.environ["ZHENGYIN_DATABASE_URL"] = f"{url}?options=-csearch_path%3D{schema}"
-
-        def drop() -> None:
-            admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
-            admin.close()
-    try:
-        code, _, err = run_cli(path, "init")
-        assert code == 0, err
+    url = request.getfixturevalue("postgres_url") if request.param == "postgresql" else None
+    with initialised_home(tmp_path_factory.mktemp("group-home"), url) as path:
         yield path
-    finally:
-        if saved is None:
-            os.environ.pop("ZHENGYIN_DATABASE_URL", None)
-        else:
-            os.environ["ZHENGYIN_DATABASE_URL"] = saved
-        if drop is not None:
-            drop()
 
 
 @pytest.fixture

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import os
-import uuid
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -22,7 +20,7 @@ from licences.lifecycle import CHINA_TIME, LicenceExists, LicenceRequestError, L
 from licences.qr_payload import decode_payload
 from licences.registry import LicenceRecord, SerialCounter
 from ofd.reader import read_ofd
-from support.cli import run_cli
+from support.homes_on_databases import initialised_home
 
 BUSINESS = "11100000MB0000019L001"
 FOOD = "11100000MB0000019L002"
@@ -39,35 +37,9 @@ def _credit_code() -> str:
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def home(request, tmp_path_factory):
     """A development home (CA, demo department with its licence seal) on each database."""
-    path = tmp_path_factory.mktemp("desk-home")
-    saved = os.environ.get("ZHENGYIN_DATABASE_URL")
-    drop = None
-    if request.param == "postgresql":
-        import psycopg
-        from sqlalchemy.engine import make_url
-
-        url = request.getfixturevalue("postgres_url")
-        schema = "zy_" + uuid.uuid4().hex[:12]
-        u = make_url(url)
-        admin = psycopg.connect(host=u.host, port=u.port or 5432, user=u.username, password=u.password,
-                                dbname=u.database, autocommit=True)
-        admin.execute(f'CREATE SCHEMA "{schema}"')
-        os.environ["ZHENGYIN_DATABASE_URL"] = f"{url}?options=-csearch_path%3D{schema}"
-
-        def drop() -> None:
-            admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
-            admin.close()
-    try:
-        code, _, err = run_cli(path, "init")
-        assert code == 0, err
+    url = request.getfixturevalue("postgres_url") if request.param == "postgresql" else None
+    with initialised_home(tmp_path_factory.mktemp("desk-home"), url) as path:
         yield path
-    finally:
-        if saved is None:
-            os.environ.pop("ZHENGYIN_DATABASE_URL", None)
-        else:
-            os.environ["ZHENGYIN_DATABASE_URL"] = saved
-        if drop is not None:
-            drop()
 
 
 @pytest.fixture

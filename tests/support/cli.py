@@ -37,3 +37,21 @@ def run_cli(home, *args: str, env: dict[str, str] | None = None) -> tuple[int, s
                 os.environ[k] = v
     assert "Traceback" not in err.getvalue() + out.getvalue()
     return code, out.getvalue(), " ".join(err.getvalue().split())
+
+
+def issue_example(home, type_name: str, out_dir) -> dict:
+    """Issue the catalogue's example licence of the type named ``type_name`` (e.g. 营业执照) in
+    ``home`` through the command line; its ``--json`` answer (identifier, qr, files)."""
+    import json
+    from pathlib import Path
+
+    code, out, err = run_cli(home, "licence", "types", "--json")
+    assert code == 0, err
+    licence_type = next(t for t in json.loads(out) if t["name"] == type_name)
+    data = Path(out_dir) / f"{licence_type['code']}.json"
+    data.parent.mkdir(parents=True, exist_ok=True)
+    data.write_text(json.dumps(licence_type["example"], ensure_ascii=False), encoding="utf-8")
+    code, out, err = run_cli(home, "licence", "issue", "--type", licence_type["code"], "--data", str(data),
+                             "--out", str(out_dir), "--json")
+    assert code == 0, err + out
+    return json.loads(out)

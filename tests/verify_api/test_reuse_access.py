@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import shutil
 import subprocess
 import uuid
@@ -31,6 +30,7 @@ from licences.reuse_clients import ClientRegistry, DepartmentClient
 from licences.reuse_grants import GrantBook, GrantedLicence
 from licences.usage_log import UsageRecord
 from support.cli import run_cli
+from support.homes_on_databases import initialised_home
 from trust.domain import TrustDomain
 from trust.reuse_signing import verify_reuse_response
 from trust.trust_list import verify_trust_list
@@ -44,35 +44,9 @@ GRANTED = ["名称", "法定代表人"]
 
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def home(request, tmp_path_factory):
-    path = tmp_path_factory.mktemp("reuse-home")
-    saved = os.environ.get("ZHENGYIN_DATABASE_URL")
-    drop = None
-    if request.param == "postgresql":
-        import psycopg
-        from sqlalchemy.engine import make_url
-
-        url = request.getfixturevalue("postgres_url")
-        schema = "zy_" + uuid.uuid4().hex[:12]
-        u = make_url(url)
-        admin = psycopg.connect(host=u.host, port=u.port or 5432, user=u.username, password=u.password,
-                                dbname=u.database, autocommit=True)
-        admin.execute(f'CREATE SCHEMA "{schema}"')
-        os.environ["ZHENGYIN_DATABASE_URL"] = f"{url}?options=-csearch_path%3D{schema}"
-
-        def drop() -> None:
-            admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
-            admin.close()
-    try:
-        code, _, err = run_cli(path, "init")
-        assert code == 0, err
+    url = request.getfixturevalue("postgres_url") if request.param == "postgresql" else None
+    with initialised_home(tmp_path_factory.mktemp("reuse-home"), url) as path:
         yield path
-    finally:
-        if saved is None:
-            os.environ.pop("ZHENGYIN_DATABASE_URL", None)
-        else:
-            os.environ["ZHENGYIN_DATABASE_URL"] = saved
-        if drop is not None:
-            drop()
 
 
 @pytest.fixture(scope="module")
@@ -92,14 +66,21 @@ def world(home):
                                   issuer_code=DEMO_DEPARTMENT_CODE)
     finally:
         td.close()
+    published = signer_published(home)
+    return {"a": a, "b": b, "p": p, "business": business, "signer_serial": published["signer"]["serial"],
+            **published}
+
+
+def signer_published(home) -> dict:
+    """`zhengyin reuse signer`, then `zhengyin publish`: the signer as the command printed it, and
+    the published trust list, its signature and the CRLs."""
     code, out, err = run_cli(home, "reuse", "signer", "--json")
     assert code == 0, err
     code, _, err = run_cli(home, "publish")
     assert code == 0, err
     public = home / "public"
-    return {"a": a, "b": b, "p": p, "business": business, "signer_serial": json.loads(out)["serial"],
-            "trust_list": public / "trust-list.json", "signature": public / "trust-list.p7s",
-            "crls": sorted((public / "crl").glob("*.crl"))}
+    return {"signer": json.loads(out), "trust_list": public / "trust-list.json",
+            "signature": public / "trust-list.p7s", "crls": sorted((public / "crl").glob("*.crl"))}
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 
-from support.cli import run_cli
+from support.cli import issue_example, run_cli
 from verify_api.app import create_app
 from verify_api.settings import VerifySettings
 
@@ -37,13 +37,7 @@ def verify_schema(tmp_path_factory):
     home = tmp_path_factory.mktemp("schemathesis-home")
     code, _, err = run_cli(home, "init")
     assert code == 0, err
-    code, out, err = run_cli(home, "licence", "types", "--json")
-    business = next(t for t in json.loads(out) if t["name"] == "营业执照")
-    data = home / "business.json"
-    data.write_text(json.dumps(business["example"], ensure_ascii=False), encoding="utf-8")
-    code, out, err = run_cli(home, "licence", "issue", "--type", business["code"], "--data", str(data),
-                             "--out", str(home / "issued"), "--json")
-    assert code == 0, err + out
+    issue_example(home, "营业执照", home / "issued")
     code, _, err = run_cli(home, "publish")
     assert code == 0, err
     many = 10**6

@@ -25,7 +25,8 @@ app = typer.Typer(help="Data reuse by departments (免提交): clients and the s
 client_app = typer.Typer(help="Department clients (client id + secret, permissions per licence type).",
                          no_args_is_help=True)
 app.add_typer(client_app, name="client")
-MAX_ANSWER = 4 * 1024 * 1024
+MAX_ANSWER = 16 * 1024 * 1024  # an answer may carry its annotated copy (base64)
+MAX_COPY = 12 * 1024 * 1024
 
 
 def _registry(td: TrustDomain):
@@ -102,22 +103,50 @@ def revoke(client_id: Annotated[str, typer.Argument(help="the client id (dept-�
 
 
 @app.command("signer")
-def signer(home: HOME = None, json_: JSON = False) -> None:
+def signer(
+    credit_code: Annotated[str | None, typer.Option(
+        "--credit-code", help="the data service organisation's unified social credit code, for its seal "
+        "(default: the previous data-service seal's; in development a stand-in)")] = None,
+    department: Annotated[str | None, typer.Option(
+        "--department", help="the organisation's name on the seal (default: the previous seal's, or the "
+        "signer certificate's organisation)")] = None,
+    home: HOME = None,
+    json_: JSON = False,
+) -> None:
     """Make (or renew, within 30 days of expiry or after a revocation) the data-service signer's
-    certificate through the CA; run `zhengyin publish` afterwards so the trust list names it."""
+    certificate through the CA, then the data service's seal (加注件 are sealed with it: made by
+    the home's seal maker, listing that certificate, in the seal registry); a no-op while both
+    are usable. A run that stopped half-way is finished by the next (the seal left applied for,
+    approved or made is completed, not made again). Run `zhengyin publish` afterwards so the
+    trust list names the certificate."""
+    from ..data_seal import ensure_data_seal
     from ..reuse_signing import DataSignerMissing, ensure_data_signer
 
     td = TrustDomain.open(home)
     try:
         record = ensure_data_signer(td)
+        outcome = ensure_data_seal(td, record, credit_code=credit_code, department=department)
     except DataSignerMissing as exc:
         raise fail(str(exc), EXIT_REFUSED) from None
     finally:
         td.close()
+    seal = outcome.record
+    valid_end = seal.valid_end.isoformat() if seal.valid_end else None
+    notes = ""
+    if outcome.finished:
+        notes += f"; finished the application {outcome.finished} an earlier run left"
+    if outcome.superseded:
+        notes += f"; withdrew the unfinished application(s) {', '.join(outcome.superseded)}"
     emit({"serial": record.serial, "subject": record.subject, "not_before": record.not_before.isoformat(),
-          "not_after": record.not_after.isoformat(), "key_version": record.key_version}, json_,
+          "not_after": record.not_after.isoformat(), "key_version": record.key_version,
+          "seal": {"esid": seal.es_id, "name": seal.name, "status": seal.status, "made": outcome.made,
+                   "finished": outcome.finished, "superseded": list(outcome.superseded),
+                   "valid_start": seal.valid_start.isoformat() if seal.valid_start else None,
+                   "valid_end": valid_end}}, json_,
          lambda: console.print(f"data-service signer certificate {record.serial} valid until "
-                               f"{record.not_after.isoformat()}", highlight=False))
+                               f"{record.not_after.isoformat()}; seal {seal.name} ({seal.es_id})"
+                               f"{' made' if outcome.made else ''}, valid until {valid_end or '-'}{notes}",
+                               highlight=False))
 
 
 def _read(path: Path, what: str, limit: int = MAX_ANSWER) -> bytes:
@@ -141,6 +170,9 @@ def register(cli: typer.Typer) -> None:
             "--anchor", help="the root CA certificate (PEM or DER; default: the home's roots)")] = None,
         crl: Annotated[list[Path] | None, typer.Option(
             "--crl", help="root and issuing CRLs (default: crl/*.crl next to the list)")] = None,
+        copy: Annotated[Path | None, typer.Option(
+            "--copy", help="the annotated copy (加注件) kept with the answer: checked against the SM3 the "
+            "signed body names")] = None,
         no_revocation: Annotated[bool, typer.Option(
             "--no-revocation", help="do not check the trust-list signer against CRLs (said in the output)")]
         = False,
@@ -149,7 +181,8 @@ def register(cli: typer.Typer) -> None:
         json_: JSON = False,
     ) -> None:
         """Check a data-reuse answer offline: the trust list (signature, root, CRLs, freshness),
-        then the answer's SM2 signature by a listed data-service signer. Exit 0 if it verifies, 1 if not."""
+        then the answer's SM2 signature by a listed data-service signer, and an annotated copy (its
+        content in the answer, and --copy) against the signed body. Exit 0 if it verifies, 1 if not."""
         from ca.crl import load_crl
         from ca.errors import CaError
         from ca.validation import load_certificates
@@ -179,7 +212,8 @@ def register(cli: typer.Typer) -> None:
         listing = verify_trust_list(_read(trust_list, "trust list"),
                                     _read(signature, "trust list signature"), anchors, at=when, crls=crls,
                                     revocation="off" if no_revocation else "require")
-        result = verify_reuse_response(envelope, listing.document) if listing.ok else None
+        copy_bytes = None if copy is None else _read(copy, "annotated copy", MAX_COPY)
+        result = verify_reuse_response(envelope, listing.document, copy_bytes) if listing.ok else None
         ok = listing.ok and result is not None and result.ok
         data = {"ok": ok, "trust_list": {"ok": listing.ok, "checks": [c.as_dict() for c in listing.checks],
                                          "warnings": list(listing.warnings)},

@@ -4,16 +4,13 @@ HTTP to a home whose database is a fresh PostgreSQL schema, make exactly one lic
 from __future__ import annotations
 
 import threading
-import uuid
-from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
 
 from ca.names import credit_code_check_character
 from keys_dev.domain import DEMO_DEPARTMENT_CODE
-from ledger.database import Database
-from support.cli import run_cli
+from support.homes_on_databases import initialised_home
 from trust.domain import TrustDomain
 from trust.service.app import create_app
 from trust.service.credentials import ApiKeyRegistry
@@ -25,20 +22,8 @@ BUSINESS = "11100000MB0000019L001"
 
 @pytest.fixture(scope="module")
 def pg_home(postgres_url, tmp_path_factory):
-    schema = "zy_" + uuid.uuid4().hex[:12]
-    admin = Database(postgres_url)
-    with admin.engine.begin() as conn:
-        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    url = f"{postgres_url}?options={quote(f'-csearch_path={schema}')}"
-    home = tmp_path_factory.mktemp("pg-service-home")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("ZHENGYIN_DATABASE_URL", url)
-        code, _, err = run_cli(home, "init")
-        assert code == 0, err
+    with initialised_home(tmp_path_factory.mktemp("pg-service-home"), postgres_url) as home:
         yield home
-    with admin.engine.begin() as conn:
-        conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-    admin.dispose()
 
 
 def test_concurrent_issue_with_one_key_makes_one_licence_on_postgres(pg_home):
