@@ -28,10 +28,11 @@ import contextlib
 import logging
 import threading
 from collections.abc import AsyncIterator
-from typing import Any, Protocol, TypeVar
+from typing import Annotated, Any, Protocol, TypeVar
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
@@ -179,7 +180,16 @@ def bearer_token(header: str | None) -> str:
     return token.strip() if scheme.lower() == "bearer" else ""
 
 
-def current_holder(request: Request) -> Holder:
+#: How a holder authenticates, as the OpenAPI document says it (``securitySchemes``): the
+#: credential is checked by the guard and :func:`authenticate`, not by this declaration.
+HOLDER_BEARER = HTTPBearer(auto_error=False, scheme_name="holderCredential",
+                           description="a holder credential bound to one licence "
+                                       "(`zhengyin licence holder-credential`)")
+
+
+def current_holder(request: Request,
+                   _declared: Annotated[HTTPAuthorizationCredentials | None, Depends(HOLDER_BEARER)] = None
+                   ) -> Holder:
     """The holder the guard authenticated for this request (or, on a path it does not cover,
     :func:`authenticate` now)."""
     holder = request.scope.get("state", {}).get("holder")

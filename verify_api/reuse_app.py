@@ -51,6 +51,7 @@ from fastapi import Body, Depends, FastAPI, Request
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
@@ -94,6 +95,9 @@ from .ratelimit import RateLimiter, client_key, retry_after
 from .records import KeyOperationRefused
 
 MAX_BODY = 64 * 1024
+#: How a department client authenticates, for the OpenAPI document (checked by the guard).
+CLIENT_BEARER = HTTPBearer(auto_error=False, scheme_name="departmentClient",
+                           description="`<client id>.<secret>` from `zhengyin reuse client create`")
 API_PREFIX = "/api/"
 log = logging.getLogger(__name__)
 NOT_FOUND_MESSAGE = "no licence you may read matches"
@@ -337,7 +341,9 @@ def create_reuse_app(home: str | Path | None = None, settings: ReuseSettings | N
         # Starlette's outermost handler: no traceback, no exception text (it may quote input).
         return secure(error(500, "internal_error", "the service failed to answer; try again later"))
 
-    def authenticated(request: Request) -> ClientView:
+    def authenticated(request: Request,
+                      _declared: Annotated[HTTPAuthorizationCredentials | None, Depends(CLIENT_BEARER)] = None
+                      ) -> ClientView:
         """The client the guard authenticated for this request (or, off its paths, now)."""
         client = request.scope.get("state", {}).get("client")
         return client if isinstance(client, ClientView) else authenticate(request)
