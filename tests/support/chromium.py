@@ -8,7 +8,9 @@ from __future__ import annotations
 import base64
 import itertools
 import json
+import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -47,7 +49,8 @@ class Chromium:
             [self.executable, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
              "--disable-extensions", "--hide-scrollbars", f"--window-size={width},{height}",
              "--remote-debugging-port=0", f"--user-data-dir={self._profile.name}", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True)  # its own process group: _stop ends its helpers too
         port_file = Path(self._profile.name) / "DevToolsActivePort"
         deadline = time.monotonic() + self.timeout
         while not (port_file.exists() and port_file.read_text().count("\n") >= 1):
@@ -73,13 +76,26 @@ class Chromium:
             self._socket.close()
         except Exception:  # closing what may never have opened
             pass
-        self._process.terminate()
+        self._signal_group(signal.SIGTERM)
         try:
             self._process.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            self._process.kill()
+            self._signal_group(signal.SIGKILL)
             self._process.wait()
-        self._profile.cleanup()
+        self._signal_group(signal.SIGKILL)  # a renderer or utility process still writing the profile
+        for _ in range(20):  # they leave the profile as the kernel reaps them: a moment at most
+            try:
+                self._profile.cleanup()
+                return
+            except OSError:
+                time.sleep(0.1)
+        shutil.rmtree(self._profile.name, ignore_errors=True)
+
+    def _signal_group(self, number: int) -> None:
+        try:
+            os.killpg(self._process.pid, number)
+        except (ProcessLookupError, PermissionError):
+            pass  # the group has already gone
 
     def call(self, method: str, **params) -> dict:
         """Send one DevTools command and wait for its result (events are kept for :meth:`wait_for`)."""
