@@ -40,7 +40,7 @@ from pages.model import Color, Document, Item, Page, QrCode, Rect, Text
 
 from .layout import LINE_HEIGHT, render, wrap
 from .registry import LicenceRecord
-from .states import CHINA_TIME, expiry_instant
+from .states import china_text, expiry_instant
 from .utc_text import iso_utc
 
 if TYPE_CHECKING:
@@ -175,11 +175,6 @@ def copy_expiry(now: datetime, valid_days: int, grant_until: datetime | None, li
     return moment.astimezone(UTC).replace(microsecond=0), capped_by
 
 
-def china_text(moment: datetime) -> str:
-    """``2026-01-02 15:04:05`` China time, as the page prints it."""
-    return moment.astimezone(CHINA_TIME).strftime("%Y-%m-%d %H:%M:%S")
-
-
 def unprintable(text: str) -> str:
     """The characters of ``text`` the document font cannot show ('' when it shows them all)."""
     return cjk_face().missing(text)
@@ -188,17 +183,17 @@ def unprintable(text: str) -> str:
 # ---- the licence's page, as issued -------------------------------------------------------------
 
 def check_payload(payload: str, record: LicenceRecord) -> None:
-    """The QR code read back must be this version's own: its identifier, its nonce (what the
-    public service looks the licence up by) and the hash of the data the copy prints."""
+    """The QR text stored with the row must be this version's own: its identifier, its nonce (what
+    the public service looks the licence up by) and the hash of the data the copy prints."""
     from .qr_payload import QrPayloadError, decode_payload, licence_data_hash
 
     try:
         claims = decode_payload(payload).claims
     except QrPayloadError as exc:
-        raise AnnotatedCopyError(f"the QR code on the stored licence cannot be read: {exc}") from None
+        raise AnnotatedCopyError(f"the stored QR code text of the licence cannot be read: {exc}") from None
     if claims.identifier != record.identifier or (record.qr_nonce and claims.nonce.hex() != record.qr_nonce) \
             or claims.data_hash != licence_data_hash(record.data):
-        raise AnnotatedCopyError(f"the QR code on the stored document of {record.identifier} is not that "
+        raise AnnotatedCopyError(f"the stored QR code text of {record.identifier} is not that "
                                  "licence version's")
 
 

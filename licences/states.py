@@ -97,6 +97,12 @@ def china_date(moment: datetime) -> date:
     return moment.astimezone(CHINA_TIME).date()
 
 
+def china_text(moment: datetime) -> str:
+    """``2026-01-02 15:04:05`` in China Standard Time (the clock people in China read): how pages,
+    copies and reports print a moment."""
+    return moment.astimezone(CHINA_TIME).strftime("%Y-%m-%d %H:%M:%S")
+
+
 def china_today() -> date:
     """Today's date in China (what a licence issued now prints), whatever the host's time zone."""
     return china_date(datetime.now(UTC))

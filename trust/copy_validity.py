@@ -35,7 +35,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from ca.verdict import EXPIRED, FORMAT_FAILURE, NOT_COVERED, TOTAL_PASSED, Check, failed, passed
-from licences.annotated_copy import annotation_of, china_text
+from licences.annotated_copy import annotation_of
+from licences.states import china_text
 from licences.utc_text import iso_utc
 
 from .report import SignatureReport

@@ -6,10 +6,11 @@ error code alone.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime
+
+from licences.states import CHINA_TIME, china_text  # noqa: F401 - CHINA_TIME: the pages' clock, re-exported
 
 LANGUAGES = ("zh", "en")
-CHINA_TIME = timezone(timedelta(hours=8), "CST")
 
 STATUS_WORDS = {
     "zh": {"valid": "有效", "suspended": "已暂停（中止）", "cancelled": "已撤销", "deregistered": "已注销",
@@ -151,7 +152,7 @@ def language(value: str | None) -> str:
 
 def china_time(moment: datetime) -> str:
     """``2026-01-02 15:04:05`` in China Standard Time (the clock people in China read)."""
-    return moment.astimezone(CHINA_TIME).strftime("%Y-%m-%d %H:%M:%S")
+    return china_text(moment)
 
 
 def day(value: date | None, lang: str) -> str:
