@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
 
-from pages.deflate import raw_deflate
+from pages.deflate import compressor, raw_deflate
 
 from .errors import PackageError
 from .zipwriter import DEFLATED, STORED, Entry, write_zip
@@ -498,10 +498,10 @@ def _check_entry_names(entries: Mapping[str, bytes]) -> None:
 
 @functools.lru_cache(maxsize=64)
 def _deflated_size(content: bytes) -> int:
-    """What deflate makes of a sample, at level 1: enough to tell PNG data from text, at a
-    third of level 6's cost. Kept by the sample's bytes: every licence of a seal carries the
-    same picture in its Seal.esl and seal signature, and the samples fall inside it."""
-    deflated = zlib.compressobj(1, zlib.DEFLATED, -15)
+    """What deflate makes of a sample: enough to tell PNG data from text. Kept by the sample's
+    bytes: every licence of a seal carries the same picture in its Seal.esl and seal
+    signature, and the samples fall inside it."""
+    deflated = compressor()
     return len(deflated.compress(content)) + len(deflated.flush())
 
 

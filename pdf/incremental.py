@@ -26,7 +26,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
-import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -35,6 +34,7 @@ from typing import TYPE_CHECKING, Protocol
 import pikepdf
 
 from hsm.sm3 import sm3
+from pages.deflate import zlib_stream
 
 from .errors import PdfFormatError
 
@@ -330,7 +330,7 @@ class IncrementalUpdate:
         dictionary = {"Type": Name("XRef"), **trailer, "W": [1, width, 2], "Index": _runs(sorted(entries)),
                       "Filter": Name("FlateDecode")}
         out += b"%d 0 obj\n" % ref.number
-        out += _object_body(Stream(dictionary, zlib.compress(rows))) + b"\nendobj\n"
+        out += _object_body(Stream(dictionary, zlib_stream(rows))) + b"\nendobj\n"
         return xref_offset
 
 

@@ -50,6 +50,7 @@ from importlib import metadata
 
 import pikepdf
 
+from pages.deflate import zlib_stream
 from pages.fonts import FontFace, cjk_face
 from pages.model import (
     MAX_IMAGE_PIXELS,
@@ -76,6 +77,8 @@ BOLD_STROKE = 1 / 30  # outline width for bold, as a fraction of the font size (
 CHINA_STANDARD_TIME = timezone(timedelta(hours=8), "CST")
 LANGUAGE = "zh-CN"
 FONT_RESOURCE = "/F1"
+#: zlib level of a picture's samples: a seal's picture is deflated once per process (:func:`raster`
+#: keeps it) and embedded in every licence, so its size counts, not its time.
 IMAGE_COMPRESSION = 6
 
 
@@ -195,7 +198,7 @@ def _page(objects: FileObjects, page: Page, text: _TextSetting | None, pictures:
         resources["Font"] = {FONT_RESOURCE.removeprefix("/"): text.resource}
     if xobjects:
         resources["XObject"] = {name.removeprefix("/"): xobject for name, xobject in xobjects.items()}
-    ops_bytes = zlib.compress("\n".join(ops).encode("ascii"))
+    ops_bytes = zlib_stream("\n".join(ops).encode("ascii"))
     content = objects.indirect(Stream({"Filter": Name("FlateDecode")}, ops_bytes))
     page_dict: dict[str, object] = {
         "Type": Name("Page"), "Parent": parent,
@@ -319,7 +322,7 @@ def qr_raster(payload: str) -> Raster:
     light = symbol.text.translate(_LIGHT_ONES)
     rows = b"".join(int(light[i:i + side] + pad, 2).to_bytes(row_bytes, "big")
                     for i in range(0, side * side, side))
-    data = zlib.compress(rows, IMAGE_COMPRESSION)
+    data = zlib_stream(rows)
     return Raster(side, side, "", 1, data, "/FlateDecode", stencil=True)
 
 
