@@ -4,6 +4,7 @@ location rule. Hostile archives are built byte by byte with `craft`, so each bre
 from __future__ import annotations
 
 import io
+import os
 import struct
 import unicodedata
 import zipfile
@@ -400,12 +401,21 @@ def test_write_package_round_trips_in_the_given_order():
 
 
 def test_write_package_is_deterministic_and_has_no_extra_fields():
-    entries = {"OFD.xml": b"<OFD/>" * 40, "Doc_0/Document.xml": b"<D/>"}
+    entries = {"OFD.xml": b"<OFD/>" * 40, "Doc_0/Document.xml": b"<D/>" * 20}
     first = write_package(entries)
     assert first == write_package(dict(entries))
     infos = zipfile.ZipFile(io.BytesIO(first)).infolist()
     assert all(i.date_time == (1980, 1, 1, 0, 0, 0) and i.extra == b"" for i in infos)
     assert all(i.compress_type == zipfile.ZIP_DEFLATED for i in infos)
+
+
+def test_write_package_stores_what_deflate_hardly_shrinks():
+    noise = os.urandom(20_000)  # below the size judged on a sample: deflated, then found no smaller
+    data = write_package({"OFD.xml": b"<OFD/>" * 40, "tiny.xml": b"<D/>", "Res/p.png": noise})
+    infos = {i.filename: i.compress_type for i in zipfile.ZipFile(io.BytesIO(data)).infolist()}
+    assert infos == {"OFD.xml": zipfile.ZIP_DEFLATED, "tiny.xml": zipfile.ZIP_STORED,
+                     "Res/p.png": zipfile.ZIP_STORED}
+    assert Package.open(data).read("Res/p.png") == noise
 
 
 def test_write_package_when():
