@@ -16,7 +16,7 @@ from . import oids
 from .curve import GX, GY, A, B, Point, decode_point, encode_point, require_public_point
 from .errors import InvalidKey, InvalidSignature
 from .signature import SignatureValue, decode_signature
-from .sm3 import sm3
+from .sm3 import remember_prefix, sm3
 
 DEFAULT_UID = b"1234567812345678"
 MAX_UID_BYTES = 8191  # ENTL is a 16-bit count of bits
@@ -35,8 +35,16 @@ def z_digest(point: Point, uid: bytes = DEFAULT_UID) -> bytes:
 
 
 def signing_digest(point: Point, data: bytes, uid: bytes = DEFAULT_UID) -> bytes:
-    """e = SM3(Z_A || M): the value SM2 actually signs."""
+    """e = SM3(Z_A || M): the value SM2 actually signs. Hashed from the remembered state when
+    Z_A || M begins with a prefix :func:`remember_message_prefix` registered (exact either way)."""
     return sm3(z_digest(point, uid) + data)
+
+
+def remember_message_prefix(point: Point, prefix: bytes | memoryview, uid: bytes = DEFAULT_UID) -> None:
+    """Expect messages that begin with ``prefix`` to be signed or verified with this key and user
+    ID (a seal signature's TBS_Sign starts with the whole seal): their digest then starts from
+    the SM3 state after Z_A || ``prefix`` (:func:`hsm.sm3.remember_prefix`)."""
+    remember_prefix(z_digest(point, uid) + prefix)
 
 
 class SM2PublicKey:

@@ -1,37 +1,149 @@
 """SM3 (GB/T 32905) hashing and HMAC-SM3, through OpenSSL via ``cryptography``.
 
 A pure-Python SM3 is ~300 times slower; OpenSSL's is the only one used.
+
+Known prefixes: much of what is hashed repeats a large prefix — every seal signature a seal
+makes signs Z_A || TBS_Sign, whose first tens of kilobytes are the seal itself; every licence package a
+seal stamps starts with that seal's Seal.esl entry. A writer that knows it is about to produce
+such data calls :func:`remember_prefix`; :func:`sm3` and :class:`SM3` then start data that
+begins with a remembered prefix from the hash state after that prefix, instead of hashing it
+again. A hit is exact by construction: the prefix's bytes are kept and compared with the
+data's (never an identifier or a digest of them), and the state is that of SM3 over exactly
+those bytes, so the result is the SM3 of the data whatever was remembered. Few prefixes are
+kept (:data:`MAX_PREFIXES`, least recently used dropped first, each at most
+:data:`MAX_PREFIX_SIZE`); a state is computed at the first data that begins with its prefix,
+and is only ever copied, never updated, so threads share them safely.
 """
 
 from __future__ import annotations
+
+import threading
 
 from cryptography.hazmat.primitives import hashes, hmac
 
 DIGEST_SIZE = 32
 
+#: How many prefixes are remembered (the seal signatures and packages of a few seals).
+MAX_PREFIXES = 8
+#: Shorter prefixes are not worth a comparison on every hash of data at least that long.
+MIN_PREFIX_SIZE = 4096
+#: Longer prefixes are not remembered: memory stays below MAX_PREFIXES × this (and as much state).
+MAX_PREFIX_SIZE = 1024 * 1024
+
+
+class _Known:
+    """A remembered prefix and, once some data began with it, the SM3 state after it (never
+    updated: callers hash from a copy)."""
+
+    __slots__ = ("prefix", "state")
+
+    def __init__(self, prefix: bytes):
+        self.prefix = prefix
+        self.state: hashes.Hash | None = None
+
+
+# Most recently used first. Replaced as a whole under the lock; readers take it without.
+_known: tuple[_Known, ...] = ()
+_lock = threading.Lock()
+
+
+def remember_prefix(prefix: bytes | bytearray | memoryview) -> None:
+    """Expect data that begins with ``prefix`` to be hashed (more than once): such data is then
+    hashed from the state after the prefix. A prefix outside MIN_PREFIX_SIZE..MAX_PREFIX_SIZE
+    is ignored; remembering one that is already known only marks it as recently used."""
+    global _known
+    if not isinstance(prefix, bytes):
+        prefix = bytes(prefix)
+    if not MIN_PREFIX_SIZE <= len(prefix) <= MAX_PREFIX_SIZE:
+        return
+    known = _known
+    if known and known[0].prefix == prefix:
+        return  # the common case, a writer repeating itself: no lock
+    with _lock:
+        known = _known
+        for entry in known:
+            if entry.prefix == prefix:
+                _touch(entry)
+                return
+        _known = (_Known(prefix), *known[:MAX_PREFIXES - 1])
+
+
+def _touch(entry: _Known) -> None:
+    """Make ``entry`` the most recently used, if it is still remembered (caller holds the lock)."""
+    global _known
+    known = _known
+    if known and known[0] is not entry and entry in known:
+        _known = (entry, *(e for e in known if e is not entry))
+
+
+def forget_prefixes() -> None:
+    """Drop every remembered prefix (tests; a process that no longer uses a seal)."""
+    global _known
+    with _lock:
+        _known = ()
+
+
+def remembered_prefixes() -> int:
+    """How many prefixes are remembered now (at most :data:`MAX_PREFIXES`)."""
+    return len(_known)
+
+
+def _state_after(entry: _Known) -> hashes.Hash:
+    state = entry.state
+    if state is None:
+        state = hashes.Hash(hashes.SM3())
+        state.update(entry.prefix)
+        entry.state = state  # two threads may both compute it: either result is the same state
+    return state
+
+
+def _hasher(data) -> hashes.Hash:
+    """An SM3 context that has absorbed ``data``: from a remembered prefix's state when ``data``
+    begins with that prefix, from the start otherwise."""
+    known = _known
+    if known and isinstance(data, memoryview) and data.c_contiguous and data.nbytes >= MIN_PREFIX_SIZE:
+        data = data.tobytes()  # a copy is cheap next to hashing it, and memoryview has no startswith
+    if known and isinstance(data, bytes | bytearray) and len(data) >= MIN_PREFIX_SIZE:
+        size = len(data)
+        for entry in known:
+            prefix = entry.prefix
+            if len(prefix) <= size and data.startswith(prefix):
+                h = _state_after(entry).copy()
+                h.update(memoryview(data)[len(prefix):])
+                if entry is not known[0]:
+                    with _lock:
+                        _touch(entry)
+                return h
+    h = hashes.Hash(hashes.SM3())
+    h.update(data)
+    return h
+
 
 def sm3(data: bytes) -> bytes:
     """SM3 digest of ``data`` (32 bytes)."""
-    h = hashes.Hash(hashes.SM3())
-    h.update(data)
-    return h.finalize()
+    return _hasher(data).finalize()
 
 
 class SM3:
-    """Incremental SM3, for data that arrives in pieces (files, streams)."""
+    """Incremental SM3, for data that arrives in pieces (files, streams). The first piece (the
+    constructor's ``data`` or the first :meth:`update`) starts from a remembered prefix's state
+    when it begins with one."""
 
     digest_size = DIGEST_SIZE
 
     def __init__(self, data: bytes = b""):
-        self._h = hashes.Hash(hashes.SM3())
-        if data:
-            self._h.update(data)
+        self._h = _hasher(data) if data else None
 
     def update(self, data: bytes) -> None:
+        if self._h is None:
+            if data:
+                self._h = _hasher(data)
+            return
         self._h.update(data)
 
     def digest(self) -> bytes:
-        return self._h.copy().finalize()
+        h = self._h if self._h is not None else hashes.Hash(hashes.SM3())
+        return h.copy().finalize()
 
     def hexdigest(self) -> str:
         return self.digest().hex()

@@ -11,6 +11,11 @@ Signatures.xml — no earlier signature can cover it then). The new Sign_N folde
 * SignedValue.dat — for a Seal-type signature the SES_Signature whose dataHash is SM3 of
   Signature.xml; for a Sign-type one a GB/T 35275 SignedData over Signature.xml.
 
+The new Seal.esl is the archive's first entry (GB/T 33190 readers find entries through the
+ZIP's central directory; the order of entries carries no meaning), every other entry keeps its
+order: so every package a seal stamps begins with the same bytes, the whole seal, which SM3 then goes over
+once (:func:`hsm.sm3.remember_prefix`) when the store hashes the package for its address.
+
 Signatures.xml itself is left out of the References, as conforming producers do, so that a
 later signature can be added; the verifier judges it by coverage instead. A document whose
 existing signature *does* protect Signatures.xml was locked by its signer: sealing it again
@@ -23,6 +28,7 @@ import base64
 import functools
 import posixpath
 import re
+import struct
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -30,7 +36,7 @@ from lxml import etree
 
 from hsm import oids
 from hsm.keystore import Signer
-from hsm.sm3 import sm3
+from hsm.sm3 import remember_prefix, sm3
 from seals.make import sign_with_seal
 from seals.seal import Seal, read_seal
 
@@ -237,7 +243,25 @@ def _assemble(
     entries[signature_path] = signature_xml
     entries[value_path] = sign(signature_xml, "/" + signature_path)
     entries[target.signatures_path] = _signatures_xml(target, signature_path, kind)
-    return write_package(entries)
+    if seal_path is None:
+        return write_package(entries)
+    package_bytes = write_package({seal_path: seal_der, **entries})
+    _remember_first_entry(package_bytes, seal_path)
+    return package_bytes
+
+
+def _remember_first_entry(archive: bytes, name: str) -> None:
+    """Tell SM3 that packages begin with this entry (local header and data): Seal.esl, written
+    first, with its CRC, sizes and the fixed timestamp, is the same bytes in every document a
+    seal stamps at the same place, and the store hashes each whole package for its address.
+    Only speed depends on this: the prefix is compared byte for byte with what is hashed."""
+    if archive[:4] != b"PK\x03\x04" or len(archive) < 30:
+        return
+    flags, compressed_size, name_size, extra_size = struct.unpack_from("<H10xIxxxxHH", archive, 6)
+    first = archive[30:30 + name_size]
+    if flags & 0x8 or compressed_size == 0xFFFFFFFF or first != name.encode("utf-8"):
+        return  # sizes in a data descriptor, or not the entry we put first
+    remember_prefix(archive[:30 + name_size + extra_size + compressed_size])
 
 
 @functools.lru_cache(maxsize=16)
