@@ -11,13 +11,13 @@ finds what a privileged operator could still do by going around the database.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import IO, Any
 
-from sqlalchemy import BigInteger, DateTime, String, Text, select, text
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import BigInteger, DateTime, String, Text, inspect, select, text
+from sqlalchemy.orm import Mapped, Session, make_transient_to_detached, mapped_column
 
 from hsm.sm3 import sm3
 
@@ -85,6 +85,24 @@ def _refuse_secrets(details: Any, path: str = "details") -> None:
             _refuse_secrets(value, f"{path}[{i}]")
 
 
+@dataclass(frozen=True)
+class AuditEntry:
+    """One entry to append with :meth:`AuditLog.record_many`: what was done, by whom, to what."""
+
+    action: str
+    actor: str
+    subject: str
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+_AUDIT_TABLE = AuditRecord.__table__
+_MAPPER = AuditRecord.__mapper__
+#: Compiled once (SQLAlchemy caches by statement): the chain's head, and the insert of entries.
+_HEAD = select(_AUDIT_TABLE.c.seq, _AUDIT_TABLE.c.hash).order_by(_AUDIT_TABLE.c.seq.desc()).limit(1)
+_INSERT = _AUDIT_TABLE.insert()
+_LOCK = text("SELECT pg_advisory_xact_lock(hashtext('zhengyin.audit_log'))")
+
+
 class AuditLog:
     """Appends to and checks the audit chain of one database."""
 
@@ -94,30 +112,64 @@ class AuditLog:
     def record(self, action: str, *, actor: str, subject: str,
                details: dict[str, Any] | None = None, session: Session | None = None) -> AuditRecord:
         """Append one entry. Inside ``session`` it commits or rolls back with the caller's act."""
-        details = details or {}
-        _refuse_secrets(details)
-        if session is not None:
-            return self._append(session, action, actor, subject, details)
-        with self.db.transaction() as own:
-            return self._append(own, action, actor, subject, details)
+        return self.record_many([AuditEntry(action, actor, subject, details or {})], session=session)[0]
 
-    def _append(self, session: Session, action: str, actor: str, subject: str,
-                details: dict[str, Any]) -> AuditRecord:
+    def record_many(self, entries: Iterable[AuditEntry], *,
+                    session: Session | None = None) -> list[AuditRecord]:
+        """Append ``entries`` in order, as one append: every entry is checked for secrets before
+        anything is written, then one head query, one INSERT. Inside ``session`` they commit or
+        roll back with the caller's act. Returns the entries' rows, in order."""
+        items = [(e.action, e.actor, e.subject, dict(e.details or {})) for e in entries]
+        for *_, details in items:
+            _refuse_secrets(details)
+        if not items:
+            return []
+        if session is not None:
+            return self._append(session, items)
+        with self.db.transaction() as own:
+            return self._append(own, items)
+
+    def _append(self, session: Session,
+                items: list[tuple[str, str, str, dict[str, Any]]]) -> list[AuditRecord]:
+        """The chain computed here, the rows written with SQLAlchemy Core (no unit of work, no
+        flush per entry) and handed back as the ORM would after a flush.
+
+        The caller's pending ORM changes are flushed first, as an ORM append flushed them with
+        its entry: whatever the caller's act wrote is in the database before the entries that
+        record it, and a failing write fails before the chain moves. The returned rows are
+        attached to ``session`` as loaded, so an ORM read of the audit log in the same session
+        gives them, and the ORM's ``after_insert`` event fires for each (seals.identity_cache
+        empties its signing identities on seal, CA and key entries that way) — ``before_insert``
+        does not: nothing may change an entry that is already hashed."""
+        connection = session.connection()
         if self.db.dialect == "postgresql":
             # Serialise appenders across processes and nodes for the rest of this transaction.
-            session.execute(text("SELECT pg_advisory_xact_lock(hashtext('zhengyin.audit_log'))"))
-        last = session.execute(
-            select(AuditRecord.seq, AuditRecord.hash).order_by(AuditRecord.seq.desc()).limit(1)
-        ).first()
-        seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
-        at = datetime.now(UTC)
-        payload = _canonical({"seq": seq, "at": at.isoformat(), "actor": actor, "action": action,
-                              "subject": subject, "details": details, "prev": prev})
-        row = AuditRecord(seq=seq, at=at, actor=actor, action=action, subject=subject,
-                          payload=payload, prev_hash=prev, hash=sm3(payload.encode()).hex())
-        session.add(row)
+            connection.execute(_LOCK)
         session.flush()
-        return row
+        last = connection.execute(_HEAD).first()
+        seq, prev = (last[0], last[1]) if last else (0, GENESIS)
+        at = datetime.now(UTC)
+        stamp = at.isoformat()
+        rows = []
+        for action, actor, subject, details in items:
+            seq += 1
+            payload = _canonical({"seq": seq, "at": stamp, "actor": actor, "action": action,
+                                  "subject": subject, "details": details, "prev": prev})
+            digest = sm3(payload.encode()).hex()
+            rows.append({"seq": seq, "at": at, "actor": actor, "action": action, "subject": subject,
+                         "payload": payload, "prev_hash": prev, "hash": digest})
+            prev = digest
+        connection.execute(_INSERT, rows)
+        records = []
+        for row in rows:
+            record = AuditRecord(**row)
+            make_transient_to_detached(record)  # as loaded: nothing to flush or refresh
+            session.add(record)
+            records.append(record)
+        if _MAPPER.dispatch.after_insert:
+            for record in records:
+                _MAPPER.dispatch.after_insert(_MAPPER, connection, inspect(record))
+        return records
 
     def entries(self, *, action: str | None = None, subject: str | None = None,
                 limit: int = 100) -> list[AuditRecord]:

@@ -20,13 +20,15 @@ and ``card`` (85.6 x 54, ISO/IEC 7810 ID-1, for certificates shown as a card).
 
 from __future__ import annotations
 
+import functools
+import itertools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from pages.fonts import cjk_face
+from pages.fonts import FontFace, MissingGlyphs, cjk_face
 from pages.model import Color, Document, Item, Page, PageModelError, QrCode, Rect, Text
 
 from .identifiers import LicenceIdentifier
@@ -44,6 +46,7 @@ LINE_HEIGHT = 1.5  # baseline to baseline, in font sizes
 NO_LINE_START = set("，。、；：？！）》」』】〕”’%,.;:?!)]}")
 DEFAULTS = ("$issue_date", "$issuer_name")
 FORMATS = ("text", "date")
+_SPACES = re.compile(r"\s+")
 
 
 class LayoutError(ValueError):
@@ -129,6 +132,10 @@ class Template:
     @property
     def page_mm(self) -> tuple[float, float]:
         return PAGE_SIZES[self.page_size]
+
+    @functools.cached_property
+    def _fixed(self) -> _FixedItems:
+        return _FixedItems()
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any], page_size: str, where: str = "layout") -> Template:
@@ -273,41 +280,82 @@ def _frame(value: object, where: str) -> Frame:
 
 # -- wrapping ----------------------------------------------------------------------------------
 
-def wrap(text: str, width: float, size: float) -> list[str]:
-    """Break ``text`` into lines no wider than ``width`` mm at font size ``size`` mm.
+def wrap(text: str, width: float, size: float, face: FontFace | None = None) -> list[str]:
+    """Break ``text`` into lines no wider than ``width`` mm at font size ``size`` mm (with
+    ``face``, default the CJK face).
 
     Breaks fall between any two characters, except that a line never starts with closing
     punctuation (the character before it moves down with it) and spaces at a break vanish.
     """
-    face = cjk_face()
+    face = face or cjk_face()
+    advances = [u * size / face.units_per_em for u in _units(face, text)]  # = face.advance(ch, size)
+    if advances and not text[0].isspace():
+        # The running widths the loop below compares only grow, so when the last is within
+        # ``width`` no break is made: the line is the text (most values are one line).
+        *_, total = itertools.accumulate(advances)
+        if total <= width + 1e-9:
+            line = text.rstrip()
+            return [line] if line else []
     lines: list[str] = []
     current: list[str] = []
+    current_advances: list[float] = []
     used = 0.0
-    for ch in text:
-        advance = face.advance(ch, size)
+    for ch, advance in zip(text, advances, strict=True):
         if current and used + advance > width + 1e-9:
             carry: list[str] = []
+            carry_advances: list[float] = []
             if ch in NO_LINE_START and len(current) > 1:
-                carry = [current.pop()]
+                carry, carry_advances = [current.pop()], [current_advances.pop()]
             lines.append("".join(current).rstrip())
-            current = [c for c in carry if not c.isspace()]
-            used = sum(face.advance(c, size) for c in current)
+            if carry and carry[0].isspace():
+                carry, carry_advances = [], []
+            current, current_advances = carry, carry_advances
+            used = sum(current_advances)
         if not current and ch.isspace():
             continue
         current.append(ch)
+        current_advances.append(advance)
         used += advance
     if current:
         lines.append("".join(current).rstrip())
     return [line for line in lines if line]
 
 
-def fit(text: str, box: FieldBox) -> tuple[float, list[str]]:
+@functools.lru_cache(maxsize=8)
+def _unit_table(face: FontFace) -> dict[str, float]:
+    """Characters' advances in font units, filled as layout meets them (at most the face's
+    characters): wrapping asked FontFace.advance for every character at every size tried."""
+    return {}
+
+
+def _units(face: FontFace, text: str) -> list[float]:
+    """The advance of each character of ``text`` in font units: ``u * size / units_per_em``
+    is exactly ``face.advance(ch, size)``. MissingGlyphs for a character the face lacks."""
+    table = _unit_table(face)
+    try:
+        return [table[c] for c in text]
+    except KeyError:
+        for c in text:
+            if c not in table:
+                # advance() at the em size: the unit advance itself (an integer, exactly).
+                table[c] = face.advance(c, face.units_per_em)
+        return [table[c] for c in text]
+
+
+def _width(face: FontFace, line: str, size: float) -> float:
+    """``face.text_width(line, size)``, the same sum of the same products, from the table."""
+    scale = size / face.units_per_em
+    return sum([u * scale for u in _units(face, line)])
+
+
+def fit(text: str, box: FieldBox, face: FontFace | None = None) -> tuple[float, list[str]]:
     """The largest size from ``box.size`` down to ``box.min_size`` at which ``text`` wraps into
     ``box.lines`` lines, and those lines; LayoutError when even ``min_size`` is too big."""
+    face = face or cjk_face()
     size = box.size
     while True:
-        lines = wrap(text, box.width, size)
-        fits = all(cjk_face().text_width(s, size) <= box.width + 1e-6 for s in lines)
+        lines = wrap(text, box.width, size, face)
+        fits = all(_width(face, s, size) <= box.width + 1e-6 for s in lines)
         if len(lines) <= box.lines_at(size) and fits:
             return size, lines
         if size <= box.min_size:
@@ -340,13 +388,13 @@ def format_value(value: object, fmt: str) -> str:
         return "是" if value else "否"
     if isinstance(value, int | float):
         return f"{value:g}" if isinstance(value, float) else str(value)
-    return re.sub(r"\s+", " ", str(value)).strip()
+    return _SPACES.sub(" ", str(value)).strip()
 
 
-def _static_items(t: StaticText) -> list[Item]:
+def _static_items(t: StaticText, face: FontFace | None = None) -> list[Item]:
     if t.width is None:
         return [Text(t.x, t.y, t.text, t.size, color=t.color, bold=t.bold, align=t.align)]  # type: ignore[arg-type]
-    lines = wrap(t.text, t.width, t.size)
+    lines = wrap(t.text, t.width, t.size, face)
     return [Text(t.x, t.y + i * t.size * LINE_HEIGHT, line, t.size, color=t.color, bold=t.bold,
                  align=t.align, max_width=t.width)  # type: ignore[arg-type]
             for i, line in enumerate(lines)]
@@ -358,6 +406,40 @@ def _frame_items(frame: Frame, width: float, height: float) -> list[Item]:
                  stroke=frame.color, line_width=frame.outer),
             Rect(inner, inner, width - 2 * inner, height - 2 * inner,
                  stroke=frame.color, line_width=frame.inner)]
+
+
+class _FixedItems:
+    """What a template prints on every licence, made once: the frame, title and fixed texts
+    (per face, which wraps them) and each field's label. Items are frozen and a page holds a
+    tuple of them, so licences share them without sharing anything they could change.
+    Made where the licence would make them, so a fault is raised where it was before; a copy
+    or pickle of the template starts empty (a face is no part of a template)."""
+
+    def __init__(self) -> None:
+        self.heads: dict[FontFace, tuple[Item, ...]] = {}
+        self.labels: dict[int, Text] = {}
+
+    def __reduce__(self) -> tuple[type[_FixedItems], tuple[()]]:
+        return _FixedItems, ()
+
+    def head(self, template: Template, face: FontFace) -> tuple[Item, ...]:
+        """The frame, the title and the fixed texts, in drawing order."""
+        head = self.heads.get(face)
+        if head is None:
+            items = _frame_items(template.frame, *template.page_mm)
+            items += _static_items(template.title, face)
+            for text in template.texts:
+                items += _static_items(text, face)
+            head = self.heads[face] = tuple(items)
+        return head
+
+    def label(self, index: int, box: FieldBox) -> Text:
+        """The label of ``box``, the template's field ``index`` (a label not blank)."""
+        label = self.labels.get(index)
+        if label is None:
+            label = self.labels[index] = Text(box.x, box.y, box.label, box.label_size or box.size,
+                                              max_width=box.label_width * 0.95)
+        return label
 
 
 def field_values(licence_type: LicenceType, data: Mapping[str, Any], *, issue_date: date,
@@ -394,24 +476,22 @@ def render(licence_type: LicenceType, data: Mapping[str, Any], *, identifier: Li
         identifier = LicenceIdentifier.parse(identifier)
     ident = identifier.text
     width, height = template.page_mm
-    items: list[Item] = _frame_items(template.frame, width, height)
-    items += _static_items(template.title)
-    for text in template.texts:
-        items += _static_items(text)
-    values = field_values(licence_type, data, issue_date=issue_date, issuer_name=issuer_name)
     face = cjk_face()
-    for box in template.fields:
+    fixed = template._fixed
+    items: list[Item] = list(fixed.head(template, face))
+    values = field_values(licence_type, data, issue_date=issue_date, issuer_name=issuer_name)
+    for index, box in enumerate(template.fields):
         if box.field not in values:
             continue
         value = values[box.field]
-        missing = face.missing(value)
-        if missing:
+        try:
+            size, lines = fit(value, box, face)
+        except MissingGlyphs:  # fit measures every character before anything else
+            missing = face.missing(value)
             raise LayoutError(f"{box.field}: the licence font has no glyph for "
-                              f"{', '.join(f'{c} (U+{ord(c):04X})' for c in missing)}")
-        label_size = box.label_size or box.size
+                              f"{', '.join(f'{c} (U+{ord(c):04X})' for c in missing)}") from None
         if box.label.strip():
-            items.append(Text(box.x, box.y, box.label, label_size, max_width=box.label_width * 0.95))
-        size, lines = fit(value, box)
+            items.append(fixed.label(index, box))
         for i, line in enumerate(lines):
             items.append(Text(box.value_x, box.y + i * size * LINE_HEIGHT, line, size, max_width=box.width))
     items.append(QrCode(template.qr.x, template.qr.y, template.qr.w, qr_payload))

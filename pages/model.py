@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import io
 import math
+import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -60,13 +61,19 @@ def _forbidden(ch: str) -> bool:
     return cp < 0x20 or 0x7F <= cp < 0xA0 or 0xD800 <= cp < 0xE000 or cp in (0xFFFE, 0xFFFF)
 
 
+#: The characters :func:`_forbidden` refuses, as one class: a string is searched in one pass
+#: of the regex engine instead of a Python call per character (every line of every licence is
+#: checked; the characters are only listed, by ``_forbidden``, for the error message).
+_FORBIDDEN = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+
+
 def _string(value: object, what: str, *, empty: bool = True) -> str:
     if not isinstance(value, str):
         raise PageModelError(f"{what} must be a string, not {type(value).__name__}")
     if not empty and not value.strip():
         raise PageModelError(f"{what} must not be empty")
-    bad = "".join(dict.fromkeys(c for c in value if _forbidden(c)))
-    if bad:
+    if _FORBIDDEN.search(value):
+        bad = "".join(dict.fromkeys(c for c in value if _forbidden(c)))
         codes = ", ".join(f"U+{ord(c):04X}" for c in bad)
         raise PageModelError(f"{what} holds control or non-character code points ({codes})")
     return value
@@ -307,10 +314,13 @@ class Page:
             object.__setattr__(self, "items", tuple(self.items))
         if not isinstance(self.items, tuple):
             raise PageModelError("Page.items must be a tuple of items")
+        face: FontFace | None = None  # found once per page, not per line: that reads the environment
         for index, item in enumerate(self.items):
             if not isinstance(item, ITEM_TYPES):
                 raise PageModelError(f"Page.items[{index}] is a {type(item).__name__}, not a page item")
-            left, top, right, bottom = extent(item)
+            if face is None and isinstance(item, Text):
+                face = cjk_face()
+            left, top, right, bottom = extent(item, face)
             if (left < -_TOLERANCE or top < -_TOLERANCE or right > self.width_mm + _TOLERANCE
                     or bottom > self.height_mm + _TOLERANCE):
                 raise PageModelError(

@@ -125,15 +125,16 @@ def test_a_group_is_made_durable_with_one_sync_and_committed_once(td, monkeypatc
 def test_a_group_whose_transaction_fails_records_nothing_and_can_be_done_again(td, monkeypatch):
     records = [(_source(), _data(td)) for _ in range(3)]
     calls = []
-    real = td.audit.record
+    real = td.audit.record_many
 
-    def failing(action, **kwargs):
-        calls.append(action)
-        if len(calls) == 2:  # the second licence's audit entry: the whole group rolls back
+    def failing(entries, **kwargs):
+        entries = list(entries)
+        calls.extend(e.action for e in entries)
+        if len(calls) >= 2:  # the second licence's audit entry: the whole group rolls back
             raise RuntimeError("the audit store is down")
-        return real(action, **kwargs)
+        return real(entries, **kwargs)
 
-    monkeypatch.setattr(td.audit, "record", failing)
+    monkeypatch.setattr(td.audit, "record_many", failing)
     with pytest.raises(RuntimeError, match="audit store"):
         _issue_group(td, records)
     monkeypatch.undo()

@@ -339,14 +339,15 @@ def test_an_identifier_or_source_record_is_recorded_once(library):
 
 
 def _break_licence_audit(library, monkeypatch) -> None:
-    real = library.audit.record
+    real = library.audit.record_many
 
-    def record(action, **kwargs):
-        if action.startswith("licence."):
+    def record_many(entries, **kwargs):
+        entries = list(entries)
+        if any(e.action.startswith("licence.") for e in entries):
             raise RuntimeError("audit store unavailable")
-        return real(action, **kwargs)
+        return real(entries, **kwargs)
 
-    monkeypatch.setattr(library.audit, "record", record)
+    monkeypatch.setattr(library.audit, "record_many", record_many)
 
 
 def test_a_failed_audit_write_rolls_each_act_back(library, monkeypatch):
