@@ -1,6 +1,10 @@
-"""SM3 (GB/T 32905) hashing and HMAC-SM3, through OpenSSL via ``cryptography``.
+"""SM3 (GB/T 32905) hashing and HMAC-SM3, through OpenSSL.
 
-A pure-Python SM3 is ~300 times slower; OpenSSL's is the only one used.
+A pure-Python SM3 is ~300 times slower; OpenSSL's is the only one used. Hashing goes through
+Python's own ``hashlib`` when the OpenSSL it is linked with offers SM3 (the system's OpenSSL 3:
+~365 MB/s here against ~285 MB/s for the copy ``cryptography`` bundles, and a licence hashes
+~350 kB), else through ``cryptography``; both are checked against GB/T 32905's example at
+import, so a backend that answers wrongly is never used. HMAC-SM3 stays on ``cryptography``.
 
 Known prefixes: much of what is hashed repeats a large prefix — every seal signature a seal
 makes signs Z_A || TBS_Sign, whose first tens of kilobytes are the seal itself; every licence package a
@@ -17,7 +21,9 @@ and is only ever copied, never updated, so threads share them safely.
 
 from __future__ import annotations
 
+import hashlib
 import threading
+from typing import Protocol
 
 from cryptography.hazmat.primitives import hashes, hmac
 
@@ -31,6 +37,58 @@ MIN_PREFIX_SIZE = 4096
 MAX_PREFIX_SIZE = 1024 * 1024
 
 
+class _Context(Protocol):
+    """What an SM3 context offers here: hashlib's interface (``digest`` does not end it)."""
+
+    def update(self, data: bytes | bytearray | memoryview, /) -> None: ...
+
+    def copy(self) -> _Context: ...
+
+    def digest(self) -> bytes: ...
+
+
+class _CryptographySM3:
+    """``cryptography``'s SM3 with hashlib's interface: the fallback backend."""
+
+    __slots__ = ("_h",)
+
+    def __init__(self, h: hashes.Hash | None = None):
+        self._h = h if h is not None else hashes.Hash(hashes.SM3())
+
+    def update(self, data: bytes | bytearray | memoryview, /) -> None:
+        self._h.update(data)
+
+    def copy(self) -> _CryptographySM3:
+        return _CryptographySM3(self._h.copy())
+
+    def digest(self) -> bytes:
+        return self._h.copy().finalize()
+
+
+#: GB/T 32905-2016 Appendix A, example 1: SM3("abc").
+_EXAMPLE = bytes.fromhex("66c7f0f462eeedd9d1f2d46bdc10e4e24167c4875cf2f7a2297da02b8f4ba8e0")
+
+
+def _blank() -> _Context:
+    """An empty context to copy from (a copy is cheaper than a new context by name)."""
+    try:
+        blank: _Context = hashlib.new("sm3")
+    except ValueError:  # this Python's OpenSSL has no SM3
+        return _CryptographySM3()
+    probe = blank.copy()
+    probe.update(b"abc")
+    return blank if probe.digest() == _EXAMPLE else _CryptographySM3()
+
+
+_BLANK = _blank()
+#: Which implementation hashes: "hashlib" or "cryptography" (reported, and asserted by tests).
+BACKEND = "cryptography" if isinstance(_BLANK, _CryptographySM3) else "hashlib"
+
+
+def _new() -> _Context:
+    return _BLANK.copy()
+
+
 class _Known:
     """A remembered prefix and, once some data began with it, the SM3 state after it (never
     updated: callers hash from a copy)."""
@@ -39,7 +97,7 @@ class _Known:
 
     def __init__(self, prefix: bytes):
         self.prefix = prefix
-        self.state: hashes.Hash | None = None
+        self.state: _Context | None = None
 
 
 # Most recently used first. Replaced as a whole under the lock; readers take it without.
@@ -88,16 +146,16 @@ def remembered_prefixes() -> int:
     return len(_known)
 
 
-def _state_after(entry: _Known) -> hashes.Hash:
+def _state_after(entry: _Known) -> _Context:
     state = entry.state
     if state is None:
-        state = hashes.Hash(hashes.SM3())
+        state = _new()
         state.update(entry.prefix)
         entry.state = state  # two threads may both compute it: either result is the same state
     return state
 
 
-def _hasher(data) -> hashes.Hash:
+def _hasher(data) -> _Context:
     """An SM3 context that has absorbed ``data``: from a remembered prefix's state when ``data``
     begins with that prefix, from the start otherwise."""
     known = _known
@@ -114,14 +172,14 @@ def _hasher(data) -> hashes.Hash:
                     with _lock:
                         _touch(entry)
                 return h
-    h = hashes.Hash(hashes.SM3())
+    h = _new()
     h.update(data)
     return h
 
 
 def sm3(data: bytes) -> bytes:
     """SM3 digest of ``data`` (32 bytes)."""
-    return _hasher(data).finalize()
+    return _hasher(data).digest()
 
 
 class SM3:
@@ -142,8 +200,7 @@ class SM3:
         self._h.update(data)
 
     def digest(self) -> bytes:
-        h = self._h if self._h is not None else hashes.Hash(hashes.SM3())
-        return h.copy().finalize()
+        return (self._h if self._h is not None else _BLANK).digest()
 
     def hexdigest(self) -> str:
         return self.digest().hex()

@@ -21,6 +21,7 @@ import json
 import os
 import re
 import secrets
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,6 +40,12 @@ _CANARY = b"zhengyin soft key store"
 _STORE_FILE = "store.json"
 _KEY_FILE = "key.json"
 DEFAULT_ITERATIONS = 100_000
+#: A key's metadata read for signing is used again, without reading and parsing key.json, while
+#: the file looks unchanged — same inode, size, modification and change times (every write
+#: replaces it with a new file) — and for at most this long, in case two writes within one
+#: timestamp tick left a file that looks the same. A change through this store object is seen
+#: at once; one by another process at the next signature, or within this time at worst.
+META_REUSE_SECONDS = 1.0
 
 
 def _check_label(label: str) -> str:
@@ -83,6 +90,7 @@ class SoftKeyStore:
         self._iterations = iterations
         self._on_event = on_event
         self._loaded: dict[tuple[str, int], SM2PrivateKey] = {}
+        self._meta_kept: dict[str, tuple[tuple[int, int, int, int], float, dict]] = {}
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         with self._locked():
             self._open_or_create()
@@ -132,7 +140,29 @@ class SoftKeyStore:
         return json.loads(path.read_text())
 
     def _write_meta(self, label: str, meta: dict) -> None:
+        self._meta_kept.pop(label, None)
         _write_private(self._key_dir(label) / _KEY_FILE, json.dumps(meta, indent=2).encode())
+        self._meta_kept.pop(label, None)
+
+    def _meta_for_signing(self, label: str) -> dict:
+        """:meth:`_read_meta` for the signing path, which asks it for every signature: a stat
+        instead of a read and a JSON parse while key.json is unchanged (META_REUSE_SECONDS).
+        The dict returned is only read."""
+        path = self._key_dir(label) / _KEY_FILE
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            raise KeyNotFound(label) from None
+        stamp = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        now = time.monotonic()
+        kept = self._meta_kept.get(label)
+        if kept is not None and kept[0] == stamp and now - kept[1] < META_REUSE_SECONDS:
+            return kept[2]
+        # Read after the stat: a file replaced in between is read new and kept under the old
+        # stamp, which the next stat no longer matches.
+        meta = self._read_meta(label)
+        self._meta_kept[label] = (stamp, now, meta)
+        return meta
 
     @staticmethod
     def _version_of(label: str, meta: dict, version: int | None) -> dict:
@@ -204,7 +234,7 @@ class SoftKeyStore:
         return kv
 
     def _private(self, label: str, version: int | None, operation: str) -> tuple[int, SM2PrivateKey]:
-        meta = self._read_meta(label)
+        meta = self._meta_for_signing(label)
         entry = self._version_of(label, meta, version)
         number = entry["version"]
         if entry["state"] != KeyState.ACTIVE.value:

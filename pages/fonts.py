@@ -110,6 +110,9 @@ class FontFace:
                                       for cp, n in (font.getBestCmap() or {}).items()}
         if not self._cmap:
             raise FontError(f"{where} has no Unicode cmap")
+        # The characters as one set: "does the face cover this text" is a single C-level
+        # superset test (every text field is checked when validated, laid out and subset).
+        self._chars: frozenset[str] = frozenset(map(chr, self._cmap))
         metrics = font["hmtx"].metrics
         self._metrics: list[tuple[int, int]] = [metrics[_name(i)] for i in range(num_glyphs)]
         loca = array("I", font["loca"].locations)
@@ -140,10 +143,12 @@ class FontFace:
 
     def covers(self, text: str) -> bool:
         """True when every character of ``text`` has a glyph."""
-        return all(ord(c) in self._cmap for c in text)
+        return self._chars.issuperset(text)
 
     def missing(self, text: str) -> str:
         """The characters of ``text`` without a glyph, each once, in order of appearance."""
+        if self._chars.issuperset(text):
+            return ""
         return "".join(c for c in dict.fromkeys(text) if ord(c) not in self._cmap)
 
     def require(self, text: str) -> None:

@@ -152,3 +152,66 @@ def test_events_reach_the_sink(tmp_path):
     assert [(e.action, e.version) for e in events] == [
         ("key.generate", 1), ("key.rotate", 2), ("key.disable", 1), ("key.destroy", 1)]
     assert all("private" not in json.dumps(e.details) for e in events)
+
+
+def _counting_reads(store, monkeypatch) -> list[str]:
+    reads: list[str] = []
+    real = store._read_meta
+
+    def read(label):
+        reads.append(label)
+        return real(label)
+
+    monkeypatch.setattr(store, "_read_meta", read)
+    return reads
+
+
+def test_signing_reads_the_key_metadata_again_only_when_it_changed(store, monkeypatch):
+    store.generate("k")
+    reads = _counting_reads(store, monkeypatch)
+    for _ in range(5):
+        store.sign("k", b"x")
+    assert reads == ["k"]
+    store.rotate("k")  # through this store: seen at once
+    signature = store.sign("k", b"x")
+    store.public_key("k", 2).verify(signature, b"x")  # the new version signs
+    with pytest.raises(InvalidSignature):
+        store.public_key("k", 1).verify(signature, b"x")
+
+
+def test_a_key_disabled_by_another_process_stops_signing_at_once(store, tmp_path):
+    store.generate("k")
+    store.sign("k", b"x")  # its metadata kept
+    other = SoftKeyStore(tmp_path / "keys", PASS, iterations=FAST)  # as another process would
+    other.disable("k", 1)
+    with pytest.raises(KeyUnavailable):
+        store.sign("k", b"x")
+    other.enable("k", 1)
+    assert store.sign("k", b"x")
+    other.destroy("k", 1)
+    with pytest.raises(KeyUnavailable):
+        store.sign("k", b"x")
+
+
+def test_kept_metadata_is_read_again_after_its_time_even_if_the_file_looks_the_same(store, monkeypatch):
+    import hsm.soft as soft
+
+    store.generate("k")
+    clock = [1000.0]
+    monkeypatch.setattr(soft.time, "monotonic", lambda: clock[0])
+    reads = _counting_reads(store, monkeypatch)
+    store.sign("k", b"x")
+    clock[0] += soft.META_REUSE_SECONDS / 2
+    store.sign("k", b"x")
+    assert reads == ["k"]
+    clock[0] += soft.META_REUSE_SECONDS
+    store.sign("k", b"x")
+    assert reads == ["k", "k"]
+
+
+def test_a_key_whose_metadata_vanished_is_not_found_even_when_kept(store, tmp_path):
+    store.generate("k")
+    store.sign("k", b"x")
+    (tmp_path / "keys" / "k" / "key.json").unlink()
+    with pytest.raises(KeyNotFound):
+        store.sign("k", b"x")
