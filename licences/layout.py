@@ -288,7 +288,8 @@ def wrap(text: str, width: float, size: float, face: FontFace | None = None) -> 
     punctuation (the character before it moves down with it) and spaces at a break vanish.
     """
     face = face or cjk_face()
-    advances = [u * size / face.units_per_em for u in _units(face, text)]  # = face.advance(ch, size)
+    # Each exactly face.advance(ch, size), from the face's table of unit advances.
+    advances = [u * size / face.units_per_em for u in face.unit_advances(text)]
     if advances and not text[0].isspace():
         # The running widths the loop below compares only grow, so when the last is within
         # ``width`` no break is made: the line is the text (most values are one line).
@@ -321,33 +322,6 @@ def wrap(text: str, width: float, size: float, face: FontFace | None = None) -> 
     return [line for line in lines if line]
 
 
-@functools.lru_cache(maxsize=8)
-def _unit_table(face: FontFace) -> dict[str, float]:
-    """Characters' advances in font units, filled as layout meets them (at most the face's
-    characters): wrapping asked FontFace.advance for every character at every size tried."""
-    return {}
-
-
-def _units(face: FontFace, text: str) -> list[float]:
-    """The advance of each character of ``text`` in font units: ``u * size / units_per_em``
-    is exactly ``face.advance(ch, size)``. MissingGlyphs for a character the face lacks."""
-    table = _unit_table(face)
-    try:
-        return [table[c] for c in text]
-    except KeyError:
-        for c in text:
-            if c not in table:
-                # advance() at the em size: the unit advance itself (an integer, exactly).
-                table[c] = face.advance(c, face.units_per_em)
-        return [table[c] for c in text]
-
-
-def _width(face: FontFace, line: str, size: float) -> float:
-    """``face.text_width(line, size)``, the same sum of the same products, from the table."""
-    scale = size / face.units_per_em
-    return sum([u * scale for u in _units(face, line)])
-
-
 def fit(text: str, box: FieldBox, face: FontFace | None = None) -> tuple[float, list[str]]:
     """The largest size from ``box.size`` down to ``box.min_size`` at which ``text`` wraps into
     ``box.lines`` lines, and those lines; LayoutError when even ``min_size`` is too big."""
@@ -355,7 +329,7 @@ def fit(text: str, box: FieldBox, face: FontFace | None = None) -> tuple[float, 
     size = box.size
     while True:
         lines = wrap(text, box.width, size, face)
-        fits = all(_width(face, s, size) <= box.width + 1e-6 for s in lines)
+        fits = all(face.text_width(s, size) <= box.width + 1e-6 for s in lines)
         if len(lines) <= box.lines_at(size) and fits:
             return size, lines
         if size <= box.min_size:

@@ -113,6 +113,9 @@ class FontFace:
         # The characters as one set: "does the face cover this text" is a single C-level
         # superset test (every text field is checked when validated, laid out and subset).
         self._chars: frozenset[str] = frozenset(map(chr, self._cmap))
+        #: Each character's advance in font units, filled as text meets them (at most the
+        #: face's characters): every line is measured by the layout and both writers.
+        self._unit_of: dict[str, int] = {}
         metrics = font["hmtx"].metrics
         self._metrics: list[tuple[int, int]] = [metrics[_name(i)] for i in range(num_glyphs)]
         loca = array("I", font["loca"].locations)
@@ -168,11 +171,23 @@ class FontFace:
         """Horizontal advance of ``ch`` in mm at font size ``size`` mm (the em square)."""
         return self._metrics[self.glyph_id(ch)][0] * size / self.units_per_em
 
+    def unit_advances(self, text: str) -> list[int]:
+        """The advance of each character of ``text`` in font units (of ``units_per_em``); one
+        MissingGlyphs names all the characters the face lacks."""
+        table = self._unit_of
+        try:
+            return list(map(table.__getitem__, text))
+        except KeyError:
+            self.require(text)
+            for c in text:
+                if c not in table:
+                    table[c] = self._metrics[self._cmap[ord(c)]][0]
+            return list(map(table.__getitem__, text))
+
     def advances(self, text: str, size: float) -> list[float]:
         """The advance of each character of ``text``, in mm; one error names all missing ones."""
-        self.require(text)
         scale = size / self.units_per_em
-        return [self._metrics[self._cmap[ord(c)]][0] * scale for c in text]
+        return [u * scale for u in self.unit_advances(text)]
 
     def text_width(self, text: str, size: float) -> float:
         """Width of ``text`` set on one line without kerning, in mm."""

@@ -13,7 +13,7 @@ import pytest
 from keys_dev.domain import DEMO_DEPARTMENT_CODE, DEMO_DEPARTMENT_NAME
 from licences.catalogue import Catalogue
 from licences.identifiers import LicenceIdentifier
-from licences.layout import NO_LINE_START, LayoutError, _units, _width, fit, render, wrap
+from licences.layout import NO_LINE_START, LayoutError, fit, render, wrap
 from pages.fonts import MissingGlyphs, cjk_face
 from pages.model import Text
 
@@ -75,16 +75,15 @@ def test_advance_table_is_the_face_arithmetic_exactly():
     face = cjk_face()
     text = "统一社会信用代码 91110000MA01ABCD2X，经营范围（一般项目）：软件开发。"
     for size in (4, 4.0, 3.72, 2.604, 7.1):
-        assert [u * size / face.units_per_em for u in _units(face, text)] == \
+        assert [u * size / face.units_per_em for u in face.unit_advances(text)] == \
             [face.advance(c, size) for c in text]
-        assert _width(face, text, size) == face.text_width(text, size)
 
 
 def test_advance_table_refuses_a_character_the_face_lacks_every_time():
     face = cjk_face()
     for _ in range(2):  # not remembered as anything
         with pytest.raises(MissingGlyphs):
-            _units(face, "林\U0002A6D6")
+            face.unit_advances("林\U0002A6D6")
     with pytest.raises(LayoutError, match=r"经营范围.*U\+2A6D6"):
         _render(BUSINESS, dict(BUSINESS.example, 经营范围="软件开发\U0002A6D6服务"))
 
