@@ -8,7 +8,8 @@ import, so a backend that answers wrongly is never used. HMAC-SM3 stays on ``cry
 
 Known prefixes: much of what is hashed repeats a large prefix — every seal signature a seal
 makes signs Z_A || TBS_Sign, whose first tens of kilobytes are the seal itself; every licence package a
-seal stamps starts with that seal's Seal.esl entry. A writer that knows it is about to produce
+seal stamps starts with that seal's Seal.esl entry; a signed PDF's digest covers the file up to its
+/Contents, which is how the file the store then hashes begins. A writer that knows it is about to produce
 such data calls :func:`remember_prefix`; :func:`sm3` and :class:`SM3` then start data that
 begins with a remembered prefix from the hash state after that prefix, instead of hashing it
 again. A hit is exact by construction: the prefix's bytes are kept and compared with the
@@ -29,8 +30,9 @@ from cryptography.hazmat.primitives import hashes, hmac
 
 DIGEST_SIZE = 32
 
-#: How many prefixes are remembered (the seal signatures and packages of a few seals).
-MAX_PREFIXES = 8
+#: How many prefixes are remembered: the seal signatures and packages of a few seals, and the
+#: signed part of each PDF of a group of licences until the store hashes the files.
+MAX_PREFIXES = 16
 #: Shorter prefixes are not worth a comparison on every hash of data at least that long.
 MIN_PREFIX_SIZE = 4096
 #: Longer prefixes are not remembered: memory stays below MAX_PREFIXES × this (and as much state).

@@ -17,10 +17,10 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import functools
+import itertools
 import os
 import re
 import sys
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -144,10 +144,10 @@ class DocumentStore:
         The directory is made when the temporary file finds it missing (not asked first: in a
         store that has been in use it is there)."""
         try:
-            fd, temp = tempfile.mkstemp(dir=target.parent, prefix=".incoming-", suffix=".part")
+            fd, temp = _create_temporary(target.parent)
         except FileNotFoundError:
             target.parent.mkdir(parents=True, exist_ok=True)
-            fd, temp = tempfile.mkstemp(dir=target.parent, prefix=".incoming-", suffix=".part")
+            fd, temp = _create_temporary(target.parent)
         try:
             with os.fdopen(fd, "wb") as out:
                 out.write(data)
@@ -186,6 +186,26 @@ class DocumentStore:
                 os.fsync(fd)
             finally:
                 os.close(fd)
+
+
+#: Temporary names in this process: with the process ID, unique among live writers; O_EXCL
+#: refuses a name a dead process with the same ID left behind, and the next number is tried.
+_TEMPORARY_NUMBERS = itertools.count()
+
+
+def _create_temporary(directory: Path) -> tuple[int, str]:
+    """A new file (0600, as mkstemp makes them) in ``directory`` for writing: its descriptor and
+    path. What tempfile.mkstemp does, without drawing a random name for each of the two files
+    of every licence."""
+    pid = os.getpid()
+    for _ in range(100):
+        path = f"{directory}/.incoming-{pid}-{next(_TEMPORARY_NUMBERS)}.part"
+        try:
+            return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0),
+                           0o600), path
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name in {directory}")
 
 
 def _fsync_path(path: Path) -> None:

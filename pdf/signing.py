@@ -38,7 +38,7 @@ from ca.certificates import load_certificate
 from ca.cms import estimated_size, sign_signed_data
 from ca.errors import CaError
 from hsm.keystore import Signer
-from hsm.sm3 import SM3
+from hsm.sm3 import SM3, remember_prefix
 
 from .appearance import (
     AppearanceError,
@@ -444,6 +444,9 @@ def _fill_signature(out: bytes, offset: int, sig: dict[str, object], signer: Sig
     buffer[range_at:range_at + width] = byte_range[:-1].ljust(width - 1) + b"]"
     covered = SM3()
     with memoryview(buffer) as view:
+        # Everything before /Contents is also how the signed file begins, which the document
+        # store hashes next for its address: hashed once (hsm.sm3 compares it byte for byte).
+        remember_prefix(view[:a])
         covered.update(view[:a])
         covered.update(view[b:])
     digest = covered.digest()

@@ -96,3 +96,20 @@ def test_a_failed_write_leaves_nothing_behind(store, monkeypatch):
 def test_not_durable_store_round_trips(tmp_path):
     store = DocumentStore(tmp_path, durable=False)
     assert store.get(store.put(b"fast")) == b"fast"
+
+
+def test_a_temporary_name_left_behind_is_never_written_over(store, monkeypatch):
+    import itertools
+
+    import licences.storage as storage
+
+    data = b"licence document " * 100
+    target = store.path(sm3(data).hex())
+    target.parent.mkdir(parents=True)
+    monkeypatch.setattr(storage, "_TEMPORARY_NUMBERS", itertools.count(7))
+    stale = target.parent / f".incoming-{os.getpid()}-7.part"  # as a dead process with our ID left it
+    stale.write_bytes(b"someone else's bytes")
+    assert store.put(data) == sm3(data).hex()
+    assert store.get(sm3(data).hex()) == data and stale.read_bytes() == b"someone else's bytes"
+    assert sorted(p.name for p in target.parent.iterdir()) == sorted([stale.name, target.name])
+    assert oct(target.stat().st_mode & 0o777) == oct(0o600)

@@ -603,3 +603,31 @@ def test_damaged_inputs_give_a_signing_error_or_a_sound_signature(sign):
         signed += 1
         assert out.startswith(bytes(data)) and verify(out, byte_ranges(out)[-1]).ok
     assert signed > 0  # some damage (inside a content stream, say) leaves the file signable
+
+
+def test_the_signed_file_is_hashed_from_its_signed_part_and_exactly(sign, monkeypatch):
+    """Signing remembers the bytes before /Contents (hsm.sm3): the store's SM3 of the signed
+    file starts from that state, and is still exactly SM3 of the file's bytes."""
+    from cryptography.hazmat.primitives import hashes
+
+    from hsm import sm3 as sm3_module
+
+    def reference(data: bytes) -> bytes:
+        h = hashes.Hash(hashes.SM3())
+        h.update(data)
+        return h.finalize()
+
+    sm3_module.forget_prefixes()
+    hits: list[int] = []
+    original_state = sm3_module._state_after
+    monkeypatch.setattr(sm3_module, "_state_after",
+                        lambda entry: hits.append(len(entry.prefix)) or original_state(entry))
+    document = Document(pages=(Page.a4([Text(20, 30, "中华人民共和国营业执照" * 2, 6)]),))
+    out = sign(write_pdf(document), time=datetime.now(UTC))
+    start = out.rindex(b"/Contents <") + len(b"/Contents ")
+    assert hits == [start]  # the signature's own digest computed the state once
+    assert sm3(out) == reference(out) and hits == [start, start]
+    tampered = bytearray(out)
+    tampered[start - 20] ^= 1
+    assert sm3(bytes(tampered)) == reference(bytes(tampered)) and hits == [start, start]
+    sm3_module.forget_prefixes()
