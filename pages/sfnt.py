@@ -28,7 +28,7 @@ import struct
 from array import array
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import accumulate
+from itertools import accumulate, chain
 
 _ARG_WORDS, _SCALE, _MORE, _XY_SCALE, _TWO_BY_TWO = 0x0001, 0x0008, 0x0020, 0x0040, 0x0080
 
@@ -65,6 +65,9 @@ class _Glyph:
     checksum: int
     box: tuple[int, int, int, int] | None
     components: tuple[tuple[int, int], ...]
+    #: For a glyph with a box, what hhea's extremes take of it with its metrics: left side
+    #: bearing, right side bearing, x extent (worked out once, not on every subset).
+    sides: tuple[int, int, int] | None = None
 
 
 def _glyph_data(source: SourceFont, gid: int) -> bytes:
@@ -77,8 +80,13 @@ def _glyph(source: SourceFont, gid: int) -> _Glyph:
         data = _glyph_data(source, gid)
         components = tuple(_components(data)) if _is_composite(data) else ()
         box = struct.unpack_from(">hhhh", data, 2) if len(data) >= 10 else None
+        sides = None
+        if box is not None:
+            advance, lsb = source.metrics[gid]
+            width = box[2] - box[0]
+            sides = (lsb, advance - lsb - width, lsb + width)
         data += b"\0" * (-len(data) % 4)
-        found = _Glyph(data, _checksum(data), box, components)
+        found = _Glyph(data, _checksum(data), box, components, sides)
         if len(source.glyphs) < GLYPHS_KEPT:
             source.glyphs[gid] = found
     return found
@@ -167,8 +175,13 @@ def _cmap(mapping: Mapping[int, int]) -> bytes:
 
 def subset(source: SourceFont, codepoints: Mapping[int, int]) -> bytes:
     """The TrueType font of ``codepoints`` (character -> glyph ID in ``source``) and .notdef."""
+    kept = source.glyphs
     glyphs: dict[int, _Glyph] = {}
-    pending = [0, *codepoints.values()]
+    for gid in (0, *codepoints.values()):
+        if gid not in glyphs:
+            glyphs[gid] = kept.get(gid) or _glyph(source, gid)
+    # Composites bring their components (and theirs): few glyphs of a CJK face are composite.
+    pending = [index for glyph in glyphs.values() for _, index in glyph.components]
     while pending:
         gid = pending.pop()
         if gid in glyphs:
@@ -177,44 +190,41 @@ def subset(source: SourceFont, codepoints: Mapping[int, int]) -> bytes:
         pending.extend(index for _, index in glyph.components)
     order = sorted(glyphs)
     number = {gid: new for new, gid in enumerate(order)}
+    chosen = [glyphs[gid] for gid in order]
 
-    blocks, glyf_sum = [], 0
-    for gid in order:
-        glyph = glyphs[gid]
-        data, checksum = glyph.data, glyph.checksum
+    blocks = [glyph.data for glyph in chosen]
+    glyf_sum = 0
+    for at, glyph in enumerate(chosen):
         if glyph.components:
-            data = bytearray(data)
-            for at, index in glyph.components:
-                struct.pack_into(">H", data, at, number[index])
-            data = bytes(data)
-            checksum = _checksum(data)
-        blocks.append(data)
-        glyf_sum += checksum
-    offsets = [0, *accumulate(len(block) for block in blocks)]
+            data = bytearray(glyph.data)
+            for offset, index in glyph.components:
+                struct.pack_into(">H", data, offset, number[index])
+            blocks[at] = bytes(data)
+            glyf_sum += _checksum(blocks[at])
+        else:
+            glyf_sum += glyph.checksum
+    offsets = [0, *accumulate(map(len, blocks))]
     short = offsets[-1] < 0x20000
-    loca = struct.pack(f">{len(offsets)}H", *(o // 2 for o in offsets)) if short else \
+    loca = struct.pack(f">{len(offsets)}H", *(o >> 1 for o in offsets)) if short else \
         struct.pack(f">{len(offsets)}I", *offsets)
 
     metrics = [source.metrics[gid] for gid in order]
     long_metrics = len(metrics)  # trailing glyphs of the last advance store their bearing only
     while long_metrics > 1 and metrics[long_metrics - 2][0] == metrics[-1][0]:
         long_metrics -= 1
-    hmtx = struct.pack(">" + "Hh" * long_metrics, *(v for m in metrics[:long_metrics] for v in m)) + \
+    hmtx = struct.pack(">" + "Hh" * long_metrics, *chain.from_iterable(metrics[:long_metrics])) + \
         struct.pack(f">{len(metrics) - long_metrics}h", *(lsb for _, lsb in metrics[long_metrics:]))
     head, hhea = bytearray(source.head), bytearray(source.hhea)
     struct.pack_into(">I", head, 8, 0)
     struct.pack_into(">h", head, 50, 0 if short else 1)
     struct.pack_into(">H", hhea, 10, max(advance for advance, _ in metrics))
     struct.pack_into(">H", hhea, 34, long_metrics)
-    boxes = [(gid, glyphs[gid].box) for gid in order if glyphs[gid].box is not None]
-    if boxes:  # head's box and hhea's extremes for the glyphs kept (what recalcBBoxes would do)
-        x_min, y_min, x_max, y_max = zip(*(box for _, box in boxes), strict=True)
+    boxed = [glyph for glyph in chosen if glyph.box is not None]
+    if boxed:  # head's box and hhea's extremes for the glyphs kept (what recalcBBoxes would do)
+        x_min, y_min, x_max, y_max = zip(*(glyph.box for glyph in boxed), strict=True)
         struct.pack_into(">4h", head, 36, min(x_min), min(y_min), max(x_max), max(y_max))
-        sides = [(source.metrics[g], b[2] - b[0]) for g, b in boxes]
-        lsb = min(lsb for (_, lsb), _ in sides)
-        rsb = min(advance - lsb - width for (advance, lsb), width in sides)
-        extent = max(lsb + width for (_, lsb), width in sides)
-        struct.pack_into(">3h", hhea, 12, lsb, rsb, extent)
+        lsbs, rsbs, extents = zip(*(glyph.sides for glyph in boxed), strict=True)
+        struct.pack_into(">3h", hhea, 12, min(lsbs), min(rsbs), max(extents))
     maxp = bytearray(source.maxp)
     struct.pack_into(">H", maxp, 4, len(order))
     os2 = bytearray(source.os2)
