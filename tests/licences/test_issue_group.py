@@ -15,9 +15,11 @@ from sqlalchemy import func, select
 from ca.names import credit_code_check_character
 from keys_dev.domain import DEMO_DEPARTMENT_CODE
 from ledger.audit import AuditRecord
-from licences import storage
+from licences import issuance, storage
 from licences.catalogue import LicenceDataError
+from licences.identifiers import LicenceIdentifier
 from licences.issuance import IssuedLicence, NoLicenceSeal
+from licences.layout import LayoutError
 from licences.lifecycle import LicenceExists
 from licences.registry import LicenceRecord
 from support.homes_on_databases import initialised_home
@@ -85,6 +87,41 @@ def test_each_record_of_a_group_gets_its_own_outcome(td):
             AuditRecord.action == "licence.issue", AuditRecord.subject.in_(
                 [f"licence:{rows[records[i][0]].identifier}" for i in (0, 2, 3)])))
     assert audited == 3
+
+
+def _failing_on_second_call(monkeypatch, name: str, error: Exception) -> None:
+    """issuance.``name`` raising ``error`` the second time it is called (the group's second
+    licence: the group is made step by step, each step for every licence in order)."""
+    real, calls = getattr(issuance, name), []
+
+    def step(*args, **kwargs):
+        calls.append(name)
+        if len(calls) == 2:
+            raise error
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(issuance, name, step)
+
+
+@pytest.mark.parametrize("step", ["render", "write_pdf"])
+def test_a_record_refused_while_its_documents_are_made_leaves_the_others_issued(td, monkeypatch, step):
+    records = [(_source(), _data(td)) for _ in range(3)]
+    _failing_on_second_call(monkeypatch, step, LayoutError("the field does not fit its box"))
+    results = _issue_group(td, records)
+    assert [type(r) for r in results] == [IssuedLicence, LayoutError, IssuedLicence]
+    assert set(_recorded(td, [s for s, _ in records])) == {records[0][0], records[2][0]}
+    first, third = (LicenceIdentifier.parse(results[i].identifier) for i in (0, 2))
+    assert third.serial == first.serial + 2  # the refused record's serial is a gap, never reused
+    for index in (0, 2):
+        assert td.licences.document(results[index].identifier, "pdf") == results[index].pdf
+
+
+def test_an_error_not_about_one_record_while_making_stops_the_group_and_records_nothing(td, monkeypatch):
+    records = [(_source(), _data(td)) for _ in range(3)]
+    _failing_on_second_call(monkeypatch, "seal_ofd", OSError("the key store is unreachable"))
+    with pytest.raises(OSError, match="key store"):
+        _issue_group(td, records)
+    assert _recorded(td, [s for s, _ in records]) == {}
 
 
 def test_a_group_is_made_durable_with_one_sync_and_committed_once(td, monkeypatch):

@@ -96,7 +96,8 @@ def _no_signing(monkeypatch) -> None:
         raise AssertionError("signed although the act is refused")
 
     monkeypatch.setattr(issuance, "encode_payload", refuse)
-    monkeypatch.setattr(issuance.LicenceDesk, "_seal_both", refuse)
+    monkeypatch.setattr(issuance.LicenceDesk, "_seal_ofd", refuse)
+    monkeypatch.setattr(issuance.LicenceDesk, "_sign_pdf", refuse)
 
 
 # ---- the QR nonce ------------------------------------------------------------------------------
@@ -255,6 +256,8 @@ def _cn(day: date) -> str:
 def test_printed_metadata_and_qr_issue_dates_are_one_china_date(desk, issuer):
     # 23:30 UTC is already the next day in China: every date must be the China one.
     now = datetime.now(UTC).replace(hour=23, minute=30, second=0, microsecond=0)
+    if now <= datetime.now(UTC):  # not before the seal made for this test (run after 23:30 UTC)
+        now += timedelta(days=1)
     china = (now + timedelta(hours=8)).date()
     assert china == now.date() + timedelta(days=1)
     issued = desk.issue(BUSINESS, _business(desk), issuer_code=issuer, now=now)
