@@ -354,12 +354,12 @@ def _bulk_lines(bulk: dict) -> list[str]:
              f"{bulk['records']:,} fresh records, SQLite):", "",
              "| " + " | ".join(header) + " |", "|" + "---:|" * len(header),
              "| " + " | ".join(cells) + " |", "",
-             f"At this rate 100,000 records take {projected:.0f} min "
+             f"At this rate 100,000 records take {projected:.1f} min "
              "(the issue's goal: 10 minutes within 1 GB)."]
     if cpu_ms:
         idle = 100_000 * cpu_ms / 1000 / bulk["workers"] / 60
         lines[-1] += (f" At the CPU cost measured (all processes of the run, {cpu_ms:.1f} ms a licence), "
-                      f"{bulk['workers']} cores of their own would take {idle:.0f} min.")
+                      f"{bulk['workers']} cores of their own would take {idle:.1f} min.")
     return lines
 
 
