@@ -149,7 +149,8 @@ class _Steps:
                     self.errors[index] = exc
 
     def outcomes(self) -> list[_Made | BaseException]:
-        return [self.errors.get(index) or (v.metadata, v.ofd, v.pdf, v.qr, v.claims.nonce.hex())
+        return [self.errors[index] if index in self.errors else
+                (v.metadata, v.ofd, v.pdf, v.qr, v.claims.nonce.hex())
                 for index, v in enumerate(self.versions)]
 
 
@@ -424,7 +425,7 @@ class LicenceDesk:
         The versions go through each step together, the step for all of them before the next
         (:class:`_Steps`): a step's code and tables then stay in the processor's caches from one
         licence to the next, where going licence by licence ran every step cold: a group of
-        eight cost 6–20 % less CPU a licence this way, measured side by side (bench/RESULTS.md)."""
+        eight cost ~15 % less CPU a licence on two workers, measured side by side (bench/RESULTS.md)."""
         steps = _Steps(versions, faults)
         signed_on = china_date(now)
         steps.each("claims", lambda v: QrClaims.for_licence(
