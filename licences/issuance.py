@@ -112,17 +112,14 @@ _Made = tuple[LicenceMetadata, bytes, bytes, str, str]
 
 @dataclass
 class _Version:
-    """One licence version to make, and what the making steps have made of it so far."""
+    """One licence version to make (its checked data under its identifier), and what the making
+    steps have made of it so far."""
 
-    licence_type: LicenceType
+    checked: _Checked
     data: Mapping[str, Any]
     identifier: LicenceIdentifier
-    identity: SigningIdentity
-    department: str
     issuer_code: str
-    issued_on: date
-    valid_until: date | None
-    previous: str | None
+    previous: str | None = None
     claims: QrClaims | None = None
     qr: str = ""
     document: Any = None
@@ -231,7 +228,7 @@ class LicenceDesk:
                                    source_ids=[source_id] if source_id is not None else [], now=now)
         checked = self._checked(valid, data, issuer_code, source_id, taken)
         identifier = self.library.allocate_identifier(type_code, issuer_code)
-        (made,) = self._make([self._version(checked, data, identifier, issuer_code)], now)
+        (made,) = self._make([_Version(checked, data, identifier, issuer_code)], now)
         metadata, ofd, pdf, qr, nonce = made
         record = self.library.record_issued(metadata, data, ofd=ofd, pdf=pdf, source_id=source_id,
                                             qr_nonce=nonce, qr_payload=qr)
@@ -273,8 +270,8 @@ class LicenceDesk:
         made = []
         if checked:
             serials = self.library.allocate_serials(issuer_code, type_code, len(checked))
-            versions = [self._version(check, data, LicenceIdentifier(type_code, issuer_code, serial, 1),
-                                      issuer_code)
+            versions = [_Version(check, data, LicenceIdentifier(type_code, issuer_code, serial, 1),
+                                 issuer_code)
                         for (_, _, data, check), serial in zip(checked, serials, strict=True)]
             for (index, source_id, data, _), outcome in zip(checked, self._make(versions, now, faults),
                                                              strict=True):
@@ -323,12 +320,6 @@ class LicenceDesk:
                        valid.department, issuer_code, issued_on, valid_until)
         return _Checked(licence_type, valid.identity, valid.department, issued_on, valid_until)
 
-    @staticmethod
-    def _version(checked: _Checked, data: Mapping[str, Any], identifier: LicenceIdentifier,
-                 issuer_code: str) -> _Version:
-        return _Version(checked.licence_type, data, identifier, checked.identity, checked.department,
-                        issuer_code, checked.issued_on, checked.valid_until, None)
-
     def change(self, identifier: str, data: Mapping[str, Any], *, issuer_code: str, reason: str,
                now: datetime | None = None) -> IssuedLicence:
         """Issue the changed licence (变更): the next version of ``identifier`` with ``data``,
@@ -373,8 +364,8 @@ class LicenceDesk:
         valid_until = licence_type.valid_until(data, today)
         self._metadata(licence_type, data, new_identifier, department, issuer_code, today, valid_until,
                        previous=old.identifier)
-        (made,) = self._make([_Version(licence_type, data, new_identifier, identity, department, issuer_code,
-                                       today, valid_until, old.identifier)], now)
+        checked = _Checked(licence_type, identity, department, today, valid_until)
+        (made,) = self._make([_Version(checked, data, new_identifier, issuer_code, old.identifier)], now)
         metadata, ofd, pdf, qr, nonce = made
         record = getattr(self.library, act)(old.identifier, metadata, data, ofd=ofd, pdf=pdf, reason=reason,
                                             qr_nonce=nonce, qr_payload=qr)
@@ -429,25 +420,25 @@ class LicenceDesk:
         steps = _Steps(versions, faults)
         signed_on = china_date(now)
         steps.each("claims", lambda v: QrClaims.for_licence(
-            v.identifier.text, v.data, valid_until=v.valid_until,
-            signer_certificate=v.identity.signer_certificate, issued_at=signed_on))
-        steps.each("qr", lambda v: encode_payload(v.claims, v.identity.signer, self.base_url))
+            v.identifier.text, v.data, valid_until=v.checked.valid_until,
+            signer_certificate=v.checked.identity.signer_certificate, issued_at=signed_on))
+        steps.each("qr", lambda v: encode_payload(v.claims, v.checked.identity.signer, self.base_url))
         steps.each("document", lambda v: render(
-            v.licence_type, v.data, identifier=v.identifier, qr_payload=v.qr, issue_date=v.issued_on,
-            issuer_name=v.department))
+            v.checked.licence_type, v.data, identifier=v.identifier, qr_payload=v.qr,
+            issue_date=v.checked.issued_on, issuer_name=v.checked.department))
         steps.each("ofd", lambda v: ofd_package(v.document))  # in memory, sealed next
         steps.each("ofd", lambda v: self._seal_ofd(v, now))
         steps.each("pdf", lambda v: write_pdf(v.document))
         steps.each("pdf", lambda v: self._sign_pdf(v, now))
         steps.each("metadata", lambda v: self._metadata(
-            v.licence_type, v.data, v.identifier, v.department, v.issuer_code, v.issued_on, v.valid_until,
-            previous=v.previous))
+            v.checked.licence_type, v.data, v.identifier, v.checked.department, v.issuer_code,
+            v.checked.issued_on, v.checked.valid_until, previous=v.previous))
         return steps.outcomes()
 
     @staticmethod
     def _seal_ofd(version: _Version, now: datetime) -> bytes:
-        identity = version.identity
-        page, x, y, width, height = seal_box(version.licence_type)
+        identity = version.checked.identity
+        page, x, y, width, height = seal_box(version.checked.licence_type)
         return seal_ofd(
             version.ofd,  # the package in memory: sealed without archiving it twice
             seal=identity.seal_der,
@@ -459,7 +450,7 @@ class LicenceDesk:
 
     @staticmethod
     def _sign_pdf(version: _Version, now: datetime) -> bytes:
-        identity, licence_type = version.identity, version.licence_type
+        identity, licence_type = version.checked.identity, version.checked.licence_type
         page, x, y, width, height = seal_box(licence_type)
         picture = identity.seal.picture
         return sign_pdf(
